@@ -1,0 +1,58 @@
+"""Configuration checks, run by `manage.py check` and at server start-up."""
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+ENVIRONMENTS = ("prod", "staging")
+MIN_SECRET_LENGTH = 16
+
+
+@checks.register("runnerhub")
+def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    problems: list[checks.CheckMessage] = []
+    if not settings.GITHUB_WEBHOOK_SECRETS:
+        # Fatal in production; in development the other pages still work without one.
+        kind, check_id = (checks.Warning, "W002") if settings.DEBUG else (checks.Error, "E001")
+        problems.append(
+            kind(
+                "GITHUB_WEBHOOK_SECRET is not set: every delivery would be refused.",
+                hint="Set it to the webhook secret of the GitHub App (comma-separated to rotate).",
+                id=f"runnerhub.{check_id}",
+            )
+        )
+    if settings.RUNNERHUB_ENV not in ENVIRONMENTS:
+        problems.append(
+            checks.Error(
+                f"RUNNERHUB_ENV is {settings.RUNNERHUB_ENV!r}; it must be prod or staging.",
+                id="runnerhub.E002",
+            )
+        )
+    if urlsplit(settings.REDIS_URL).scheme not in ("redis", "rediss", "unix"):
+        problems.append(
+            checks.Error(
+                "REDIS_URL must be a redis://, rediss:// or unix:// URL.", id="runnerhub.E003"
+            )
+        )
+    if settings.STAGING_URL and urlsplit(settings.STAGING_URL).scheme not in ("http", "https"):
+        problems.append(
+            checks.Error("STAGING_URL must be an http:// or https:// URL.", id="runnerhub.E004")
+        )
+    if any(len(secret) < MIN_SECRET_LENGTH for secret in settings.GITHUB_WEBHOOK_SECRETS):
+        problems.append(
+            checks.Warning(
+                f"A webhook secret is shorter than {MIN_SECRET_LENGTH} characters.",
+                hint="GitHub recommends a long random string.",
+                id="runnerhub.W001",
+            )
+        )
+    return problems
+
+
+def fail_on_configuration_errors() -> None:
+    """Stop start-up with the checks' own words when the configuration cannot work."""
+    errors = [problem for problem in check_configuration() if problem.is_serious()]
+    if errors:
+        raise ImproperlyConfigured("; ".join(f"{e.id}: {e.msg}" for e in errors))

@@ -1,0 +1,15 @@
+"""WSGI entry point: `gunicorn runnerhub.wsgi`.
+
+Configuration errors stop the server here, at start-up, rather than turning into 500s later.
+"""
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "runnerhub.settings")
+
+application = get_wsgi_application()
+
+from runnerhub.checks import fail_on_configuration_errors  # noqa: E402  (needs the apps loaded)
+
+fail_on_configuration_errors()

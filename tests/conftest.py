@@ -1,0 +1,55 @@
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import Client
+
+from tests.redis_server import RedisServer
+from tests.webhook_client import deliver_to
+from webhooks import config
+
+_server: RedisServer | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the suite's own Redis before anything opens a connection to it."""
+    global _server
+    _server = RedisServer().start()
+    settings.REDIS_URL = _server.url
+    settings.CACHES["default"]["LOCATION"] = _server.url
+    os.environ["REDIS_URL"] = _server.url  # for the servers that tests start
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _server is not None:
+        _server.cleanup()
+
+
+@pytest.fixture
+def redis_server() -> RedisServer:
+    assert _server is not None
+    return _server
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> redis.Redis:
+    return redis_server.client()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(redis_server: RedisServer) -> Iterator[None]:
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.start()  # a test stopped it
+    redis_server.client().flushall()
+    config.invalidate()
+    yield
+    config.invalidate()
+
+
+@pytest.fixture
+def deliver(client: Client) -> Callable[..., Any]:
+    """POST a signed delivery to the webhook through Django's test client."""
+    return lambda *args, **kwargs: deliver_to(client, *args, **kwargs)

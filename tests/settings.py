@@ -1,0 +1,12 @@
+"""Settings for the test suite: RunnerHub's own settings, with test values for the secrets.
+
+The suite's Redis is started on a free port by tests/conftest.py.
+"""
+import os
+
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("SECRET_KEY", "runnerhub-test-secret-key-not-for-production")
+os.environ.setdefault("GITHUB_WEBHOOK_SECRET", "runnerhub-test-webhook-secret")
+os.environ.setdefault("LOG_LEVEL", "DEBUG")
+
+from runnerhub.settings import *  # noqa: E402,F403

@@ -1,0 +1,52 @@
+"""Signed deliveries, as GitHub sends them, for tests and benchmarks."""
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from django.test import Client
+
+from webhooks.signatures import sign
+
+TEST_SECRET = "runnerhub-test-webhook-secret"
+FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "github"
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def body_of(payload: dict[str, Any] | bytes) -> bytes:
+    return payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+
+
+def github_headers(
+    body: bytes, event: str = "workflow_job", secret: str | None = TEST_SECRET
+) -> dict[str, str]:
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "User-Agent": "GitHub-Hookshot/test",
+    }
+    if secret is not None:
+        headers["X-Hub-Signature-256"] = sign(body, secret.encode())
+    return headers
+
+
+def deliver_to(
+    client: Client,
+    payload: dict[str, Any] | bytes,
+    event: str = "workflow_job",
+    secret: str | None = TEST_SECRET,
+    form: bool = False,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    body = body_of(payload)
+    content_type = "application/json"
+    if form:
+        body = urlencode({"payload": body.decode()}).encode()
+        content_type = "application/x-www-form-urlencoded"
+    sent = github_headers(body, event, secret)
+    sent.update(headers or {})
+    return client.post("/", data=body, content_type=content_type, headers=sent)

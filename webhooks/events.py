@@ -1,0 +1,161 @@
+"""GitHub payloads turned into one typed event, or a clear error naming the bad field."""
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+MAX_ID = 2**63 - 1  # GitHub ids are 64-bit; Redis and PostgreSQL bigint hold them.
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+class PayloadError(ValueError):
+    """The delivery cannot be understood; the message is safe to send back to GitHub."""
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+
+
+# The `workflow_job` actions RunnerHub acts on; every other action is acknowledged and ignored.
+ACTION_STATUS = {
+    "queued": Status.PENDING,
+    "in_progress": Status.RUNNING,
+    "completed": Status.COMPLETED,
+}
+
+
+@dataclass(frozen=True)
+class WorkflowJobEvent:
+    action: str
+    status: Status
+    job_id: int
+    run_id: int
+    run_attempt: int
+    job_name: str
+    workflow_name: str
+    html_url: str
+    labels: tuple[str, ...]
+    runner_name: str
+    conclusion: str
+    repo_id: int
+    repo_name: str
+    repo_full_name: str
+    private: bool
+    owner_id: int
+    owner_login: str
+    owner_type: str
+    installation_id: int | None
+
+    @property
+    def entity_id(self) -> int:
+        """Organizations share runners across repositories; personal accounts get per-repo ones."""
+        return self.owner_id if self.owner_type == "Organization" else self.repo_id
+
+    @property
+    def entity_type(self) -> str:
+        return "organization" if self.owner_type == "Organization" else "repository"
+
+
+def decode_body(body: bytes, content_type: str) -> dict[str, Any]:
+    """The JSON object of a delivery: the body itself, or the `payload` field of a form."""
+    if content_type.split(";")[0].strip().lower() == FORM_CONTENT_TYPE:
+        try:
+            form = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=100)
+        except (UnicodeDecodeError, ValueError):
+            raise PayloadError("form body is not valid") from None
+        values = form.get("payload")
+        if not values:
+            raise PayloadError("form body has no payload field")
+        text: str | bytes = values[0]
+    else:
+        text = body
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError):
+        raise PayloadError("body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise PayloadError("body is not a JSON object")
+    return payload
+
+
+def action_of(payload: dict[str, Any]) -> str:
+    action = payload.get("action")
+    if not isinstance(action, str):
+        raise PayloadError("action: missing or not a string")
+    return action
+
+
+def parse_workflow_job(payload: dict[str, Any]) -> WorkflowJobEvent:
+    """A `workflow_job` payload whose action is one of ACTION_STATUS, as an event."""
+    action = action_of(payload)
+    job = _object(payload, "workflow_job")
+    repo = _object(payload, "repository")
+    owner = _object(repo, "owner", "repository.owner")
+    installation = payload.get("installation")
+    labels = job.get("labels")
+    if labels is None:
+        labels = []
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise PayloadError("workflow_job.labels: must be a list of strings")
+    return WorkflowJobEvent(
+        action=action,
+        status=ACTION_STATUS[action],
+        job_id=_id(job, "id", "workflow_job.id"),
+        run_id=_id(job, "run_id", "workflow_job.run_id"),
+        run_attempt=_id(job, "run_attempt", "workflow_job.run_attempt", default=1),
+        job_name=_text(job, "name", "workflow_job.name"),
+        workflow_name=_text(job, "workflow_name", "workflow_job.workflow_name"),
+        html_url=_text(job, "html_url", "workflow_job.html_url"),
+        labels=tuple(labels),
+        runner_name=_text(job, "runner_name", "workflow_job.runner_name"),
+        conclusion=_text(job, "conclusion", "workflow_job.conclusion"),
+        repo_id=_id(repo, "id", "repository.id"),
+        repo_name=_text(repo, "name", "repository.name", required=True),
+        repo_full_name=_text(repo, "full_name", "repository.full_name", required=True),
+        private=_flag(repo, "private", "repository.private"),
+        owner_id=_id(owner, "id", "repository.owner.id"),
+        owner_login=_text(owner, "login", "repository.owner.login", required=True),
+        owner_type=_text(owner, "type", "repository.owner.type", required=True),
+        installation_id=(
+            _id(installation, "id", "installation.id") if isinstance(installation, dict) else None
+        ),
+    )
+
+
+def _object(parent: dict[str, Any], key: str, name: str | None = None) -> dict[str, Any]:
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        raise PayloadError(f"{name or key}: missing or not an object")
+    return value
+
+
+def _id(parent: dict[str, Any], key: str, name: str, default: int | None = None) -> int:
+    value = parent.get(key)
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PayloadError(f"{name}: missing or not an integer")
+    if not 0 < value <= MAX_ID:
+        raise PayloadError(f"{name}: out of range for a 64-bit id")
+    return value
+
+
+def _text(parent: dict[str, Any], key: str, name: str, required: bool = False) -> str:
+    value = parent.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise PayloadError(f"{name}: missing or not a string")
+    return value
+
+
+def _flag(parent: dict[str, Any], key: str, name: str) -> bool:
+    value = parent.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise PayloadError(f"{name}: not a boolean")
+    return value

@@ -1,0 +1,104 @@
+"""The job lifecycle: what a verified delivery does to RunnerHub's state.
+
+`pending` -> `running` -> `completed`, only ever forward. GitHub delivers at least once and in
+any order, so every transition is idempotent and an event for an unknown job creates it at that
+event's status.
+"""
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from webhooks import config, matching, store
+from webhooks.events import ACTION_STATUS, PayloadError, action_of, parse_workflow_job
+from webhooks.outcomes import Delivery, Outcome, Reason, Result
+
+log = logging.getLogger(__name__)
+
+# A reload per attempt; only a mapping edited three times within one delivery exhausts this.
+STALE_CONFIG_ATTEMPTS = 3
+
+
+def handle_delivery(delivery_id: str, event_name: str, payload: dict[str, Any]) -> Result:
+    """Apply one verified, decoded delivery.
+
+    Returns what happened (a rejection when the payload is wrong). Raises
+    store.StoreUnavailable when the delivery could not be recorded: it must then be failed so
+    that GitHub shows it and it can be redelivered.
+    """
+    handler = HANDLERS.get(event_name, _ignore_event)
+    delivery = Delivery(delivery_id, event_name, str(payload.get("action") or "")[:64])
+    try:
+        return handler(delivery, payload)
+    except PayloadError as exc:
+        return reject(delivery, Reason.BAD_PAYLOAD, f"bad payload: {exc}")
+
+
+def reject(delivery: Delivery, reason: Reason, detail: str = "") -> Result:
+    """Log and count a delivery that is refused with a 4xx."""
+    return _conclude(delivery, Result(Outcome.REJECTED, reason, detail=detail))
+
+
+def _workflow_job(delivery: Delivery, payload: dict[str, Any]) -> Result:
+    action = action_of(payload)
+    if action not in ACTION_STATUS:
+        return _conclude(delivery, Result(Outcome.IGNORED, Reason.ACTION))
+    event = parse_workflow_job(payload)
+    delivery = Delivery(delivery.delivery_id, delivery.event, action, event.job_id)
+    for _ in range(STALE_CONFIG_ATTEMPTS):
+        snapshot = config.current()
+        match = matching.match(snapshot.rules, event.labels, event.owner_id, event.repo_name)
+        try:
+            result = store.apply_job_event(event, match, snapshot.version, delivery)
+        except store.StaleConfig:
+            config.reload()
+            continue
+        _log(delivery, result)
+        return result
+    log.error("webhook.config_unsettled delivery=%s", delivery.delivery_id)
+    raise store.StoreUnavailable("label mappings kept changing")
+
+
+def _ping(delivery: Delivery, payload: dict[str, Any]) -> Result:
+    return _conclude(delivery, Result(Outcome.PONG))
+
+
+def _ignore_event(delivery: Delivery, payload: dict[str, Any]) -> Result:
+    return _conclude(delivery, Result(Outcome.IGNORED, Reason.EVENT))
+
+
+HANDLERS: dict[str, Callable[[Delivery, dict[str, Any]], Result]] = {
+    "workflow_job": _workflow_job,
+    "ping": _ping,
+}
+
+
+def _conclude(delivery: Delivery, result: Result) -> Result:
+    """Log and count a delivery that touched no job.
+
+    Nothing needs to be durable for it, so a Redis failure here is logged, not raised: the
+    delivery is still answered as it deserves.
+    """
+    result = Result(result.outcome, result.reason, job_id=delivery.job_id, detail=result.detail)
+    _log(delivery, result)
+    try:
+        store.record_delivery(delivery, result, result.http_status)
+    except store.StoreUnavailable:
+        log.warning("webhook.unlogged delivery=%s", delivery.delivery_id)
+    return result
+
+
+def _log(delivery: Delivery, result: Result) -> None:
+    log.log(
+        logging.WARNING if result.outcome == Outcome.REJECTED else logging.INFO,
+        "webhook.delivery delivery=%s event=%s action=%s job_id=%s outcome=%s reason=%s "
+        "status=%s previous=%s pool=%s",
+        delivery.delivery_id,
+        delivery.event,
+        delivery.action,
+        delivery.job_id,
+        result.outcome,
+        result.reason or "-",
+        result.status or "-",
+        result.previous or "-",
+        result.pool or "-",
+    )

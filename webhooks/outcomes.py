@@ -1,0 +1,90 @@
+"""What happened to a delivery: the words of the delivery log, the counters and the responses."""
+import enum
+from dataclasses import dataclass
+
+
+class Outcome(enum.StrEnum):
+    STORED = "stored"  # a job RunnerHub had not seen, recorded
+    UPDATED = "updated"  # a known job moved forward
+    DUPLICATE = "duplicate"  # nothing to change: a repeat, or a late event
+    IGNORED = "ignored"  # acknowledged and deliberately not recorded
+    PONG = "pong"
+    FORWARDED = "forwarded"  # handed to the staging deployment
+    REJECTED = "rejected"  # a 4xx: the delivery is wrong
+
+
+class Reason(enum.StrEnum):
+    NONE = ""
+    REPEAT = "repeat"
+    OUT_OF_ORDER = "out_of_order"
+    NO_LABEL_MATCH = "no_label_match"
+    EVENT = "event"
+    ACTION = "action"
+    BLOCKED_ACCOUNT = "blocked_account"
+    MISSING_SIGNATURE = "missing_signature"
+    BAD_SIGNATURE = "bad_signature"
+    MISSING_EVENT = "missing_event"
+    BAD_PAYLOAD = "bad_payload"
+    TOO_LARGE = "too_large"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook delivery as the log records it."""
+
+    delivery_id: str
+    event: str
+    action: str = ""
+    job_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """What handling a delivery did, for the response, the log line and the delivery log."""
+
+    outcome: Outcome
+    reason: Reason = Reason.NONE
+    status: str = ""  # the job's status afterwards, when a job was touched
+    previous: str = ""
+    pool: str = ""
+    job_id: int | None = None
+    detail: str = ""  # for rejections: what exactly is wrong, safe to send back
+
+    @property
+    def counter(self) -> str:
+        return f"{self.outcome}:{self.reason}" if self.reason else str(self.outcome)
+
+    @property
+    def http_status(self) -> int:
+        return REJECTION_STATUS.get(self.reason, 400) if self.outcome == Outcome.REJECTED else 200
+
+    def message(self) -> str:
+        """The short response body GitHub shows for the delivery."""
+        job = f"job {self.job_id}"
+        match self.outcome:
+            case Outcome.STORED:
+                return f"stored: {job} {self.status} in pool {self.pool}"
+            case Outcome.UPDATED:
+                return f"updated: {job} {self.previous} -> {self.status}"
+            case Outcome.DUPLICATE:
+                return f"duplicate: {job} is already {self.previous}"
+            case Outcome.PONG:
+                return "pong"
+            case Outcome.IGNORED:
+                return f"ignored: {IGNORED_WHY[self.reason]}"
+            case _:
+                return self.detail or str(self.reason).replace("_", " ")
+
+
+REJECTION_STATUS = {
+    Reason.MISSING_SIGNATURE: 401,
+    Reason.BAD_SIGNATURE: 401,
+    Reason.TOO_LARGE: 413,
+}
+
+IGNORED_WHY = {
+    Reason.NO_LABEL_MATCH: "no label mapping matches this job",
+    Reason.EVENT: "not a workflow_job event",
+    Reason.ACTION: "not a queued, in_progress or completed action",
+    Reason.BLOCKED_ACCOUNT: "the account is blocked",
+}

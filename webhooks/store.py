@@ -1,0 +1,225 @@
+"""The only module that talks to Redis.
+
+Every delivery is applied in one Lua script: one round trip, atomic, so a reader never sees a
+job hash without its pool membership, and a crash between two writes cannot happen.
+"""
+import contextlib
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import redis
+from django.conf import settings
+from django_redis import get_redis_connection
+
+from webhooks.events import Status, WorkflowJobEvent
+from webhooks.keys import Keys, pool_member
+from webhooks.matching import Match
+from webhooks.outcomes import Delivery, Outcome, Reason, Result
+
+log = logging.getLogger(__name__)
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached or refused a write; nothing may be assumed recorded."""
+
+
+class StaleConfig(Exception):
+    """The mapping version in Redis moved: reload the mappings and try again."""
+
+
+# KEYS: job, config version, pools, history, events, deliveries, stats
+# ARGV: 1 expected config version, 2 new status, 3 now, 4 retention seconds, 5 pool key pattern,
+#       6 deliveries max length, 7 events max length, 8 delivery id, 9 action, 10 job id,
+#       11 matched (1/0), 12 entity id, 13 pool, 14 pools member, 15 image, 16 labels (JSON),
+#       17 runner name, 18 conclusion, 19.. field/value pairs of a new job's hash
+APPLY_JOB_EVENT = """
+local version = redis.call('GET', KEYS[2]) or '0'
+if version ~= ARGV[1] then return {'stale', version} end
+
+local rank = {pending = 1, running = 2, completed = 3}
+local new, now, job_id = ARGV[2], ARGV[3], ARGV[10]
+local known = redis.call('HMGET', KEYS[1], 'status', 'entity_id', 'k8s_pool', 'k8s_image', 'labels')
+local old = known[1]
+local entity, pool, image, labels = ARGV[12], ARGV[13], ARGV[15], ARGV[16]
+local outcome, reason = 'ignored', 'no_label_match'
+
+local function finish_fields(fields)
+  if new == 'running' then
+    table.insert(fields, 'started_at'); table.insert(fields, now)
+  elseif new == 'completed' then
+    table.insert(fields, 'completed_at'); table.insert(fields, now)
+    table.insert(fields, 'conclusion'); table.insert(fields, ARGV[18])
+  end
+  if ARGV[17] ~= '' then
+    table.insert(fields, 'runner_name'); table.insert(fields, ARGV[17])
+  end
+  return fields
+end
+
+if not old then
+  if ARGV[11] == '1' then
+    local fields = {'status', new, 'created_at', now, 'started_at', '', 'completed_at', '',
+                    'conclusion', '', 'runner_name', ''}
+    for i = 19, #ARGV do fields[#fields + 1] = ARGV[i] end
+    redis.call('HSET', KEYS[1], unpack(finish_fields(fields)))
+    if new == 'completed' then
+      redis.call('EXPIRE', KEYS[1], ARGV[4])
+    else
+      redis.call('SADD', string.format(ARGV[5], entity, pool), job_id)
+    end
+    redis.call('SADD', KEYS[3], ARGV[14])
+    redis.call('ZADD', KEYS[4], now, job_id)
+    outcome, reason = 'stored', ''
+  end
+elseif rank[new] <= rank[old] then
+  -- GitHub delivers at least once and in any order: a status never moves back.
+  outcome = 'duplicate'
+  reason = (new == old) and 'repeat' or 'out_of_order'
+else
+  entity, pool, image, labels = known[2], known[3], known[4], known[5]
+  redis.call('HSET', KEYS[1], unpack(finish_fields({'status', new})))
+  if new == 'completed' then
+    redis.call('SREM', string.format(ARGV[5], entity, pool), job_id)
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+  end
+  outcome, reason = 'updated', ''
+end
+
+if outcome == 'stored' or outcome == 'updated' then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'job_id', job_id, 'status', new,
+             'previous', old or '', 'entity_id', entity, 'k8s_pool', pool, 'k8s_image', image,
+             'labels', labels)
+  if new == 'completed' then
+    -- History entries leave with the job hashes they point at.
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (tonumber(now) - tonumber(ARGV[4])))
+  end
+end
+
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'delivery', ARGV[8],
+           'event', 'workflow_job', 'action', ARGV[9], 'job_id', job_id, 'outcome', outcome,
+           'reason', reason, 'http_status', '200', 'at', now)
+redis.call('HINCRBY', KEYS[7], (reason ~= '') and (outcome .. ':' .. reason) or outcome, 1)
+return {outcome, reason, old or '', pool}
+"""
+
+
+def keys() -> Keys:
+    return Keys(settings.RUNNERHUB_ENV)
+
+
+def client() -> redis.Redis:
+    return get_redis_connection("default")
+
+
+@functools.cache
+def _script(connection: redis.Redis, source: str) -> Callable[..., Any]:
+    return connection.register_script(source)
+
+
+def _now() -> str:
+    return f"{time.time():.3f}"
+
+
+def config_version() -> str:
+    """The current version of the label mappings and accounts (`0` before the first change)."""
+    with _unavailable_on_error():
+        value = client().get(keys().config_version)
+    return value.decode() if value else "0"
+
+
+def bump_config_version() -> None:
+    """Tell every process that its cached mappings are stale."""
+    with _unavailable_on_error():
+        client().incr(keys().config_version)
+
+
+def apply_job_event(
+    event: WorkflowJobEvent, match: Match | None, version: str, delivery: Delivery
+) -> Result:
+    """Record one `workflow_job` delivery: the transition, the events stream, the log, the counters.
+
+    Reads and writes, atomically: the job hash, its pool set, the pools set, the history index,
+    the events stream, the delivery log and the counters. A job RunnerHub has not seen is created
+    at the event's status if `match` is given, and ignored otherwise; a known job only moves
+    forward, whatever its labels match now. Raises StaleConfig when `version` is not the mapping
+    version in Redis (nothing is written then) and StoreUnavailable when Redis fails.
+    """
+    k = keys()
+    new_job_fields: list[str | int] = []
+    if match is not None:
+        new_job_fields = [
+            "job_id", event.job_id,
+            "entity_id", event.entity_id,
+            "entity_type", event.entity_type,
+            "entity_name", event.owner_login,
+            "labels", json.dumps(list(event.labels)),
+            "k8s_pool", match.pool,
+            "k8s_image", match.image,
+            "repo", event.repo_full_name,
+            "private", int(event.private),
+            "installation_id", event.installation_id or "",
+            "html_url", event.html_url,
+            "job_name", event.job_name,
+            "workflow_name", event.workflow_name,
+            "run_id", event.run_id,
+            "run_attempt", event.run_attempt,
+        ]  # fmt: skip
+    pool = match.pool if match else ""
+    with _unavailable_on_error():
+        reply = _script(client(), APPLY_JOB_EVENT)(
+            keys=[k.job(event.job_id), k.config_version, k.pools, k.history, k.events,
+                  k.deliveries, k.stats],
+            args=[
+                version, event.status, _now(), settings.HISTORY_RETENTION_DAYS * 86400,
+                k.pool_jobs_pattern, settings.DELIVERY_LOG_LENGTH, settings.EVENTS_STREAM_LENGTH,
+                delivery.delivery_id, event.action, event.job_id, int(match is not None),
+                event.entity_id, pool, pool_member(event.entity_id, pool),
+                match.image if match else "", json.dumps(list(event.labels)),
+                event.runner_name, event.conclusion, *new_job_fields,
+            ],
+        )  # fmt: skip
+    words = [part.decode() for part in reply]
+    if words[0] == "stale":
+        raise StaleConfig(words[1])
+    outcome, reason, previous, pool = words
+    status = previous if outcome in (Outcome.DUPLICATE, Outcome.IGNORED) else event.status
+    return Result(Outcome(outcome), Reason(reason), status, previous, pool, event.job_id)
+
+
+def record_delivery(delivery: Delivery, result: Result, http_status: int) -> None:
+    """Log a delivery that touched no job (ignored, rejected, forwarded) and count it."""
+    k = keys()
+    entry = {
+        "delivery": delivery.delivery_id,
+        "event": delivery.event,
+        "action": delivery.action,
+        "job_id": "" if delivery.job_id is None else delivery.job_id,
+        "outcome": result.outcome,
+        "reason": result.reason,
+        "http_status": http_status,
+        "at": _now(),
+    }
+    with _unavailable_on_error():
+        pipe = client().pipeline(transaction=True)
+        pipe.xadd(k.deliveries, entry, maxlen=settings.DELIVERY_LOG_LENGTH, approximate=True)
+        pipe.hincrby(k.stats, result.counter, 1)
+        pipe.execute()
+
+
+def ping() -> None:
+    with _unavailable_on_error():
+        client().ping()
+
+
+@contextlib.contextmanager
+def _unavailable_on_error() -> Iterator[None]:
+    """Turn any Redis failure into StoreUnavailable, logged once here."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        log.error("redis.error kind=%s", type(exc).__name__)
+        raise StoreUnavailable(type(exc).__name__) from exc
