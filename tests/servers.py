@@ -54,6 +54,7 @@ class Gunicorn:
 
     def start(self) -> "Gunicorn":
         self.manage("migrate", "--noinput", "-v0")
+        self.manage("collectstatic", "--noinput", "-v0")
         gunicorn = Path(sys.executable).with_name("gunicorn")
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
