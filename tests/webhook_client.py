@@ -50,3 +50,20 @@ def deliver_to(
     sent = github_headers(body, event, secret)
     sent.update(headers or {})
     return client.post("/", data=body, content_type=content_type, headers=sent)
+
+
+def post_over_http(base_url: str, payload: dict[str, Any] | bytes, **kwargs: Any) -> tuple[int, bytes]:
+    """POST a signed delivery to a running server; returns the status and the body."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    body = body_of(payload)
+    headers = {**github_headers(body, **kwargs), "Content-Type": "application/json"}
+    url = urlsplit(base_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        connection.request("POST", "/", body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()

@@ -1,0 +1,115 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from runnerhub.checks import check_configuration, fail_on_configuration_errors
+from runnerhub.env import env_bool, env_int, env_list, env_str
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ids(settings) -> list[str]:
+    return [problem.id for problem in check_configuration()]
+
+
+def test_the_test_configuration_has_no_problems(settings) -> None:
+    assert ids(settings) == []
+
+
+def test_e001_no_webhook_secret_in_production(settings) -> None:
+    settings.GITHUB_WEBHOOK_SECRETS = []
+    settings.DEBUG = False
+    assert ids(settings) == ["runnerhub.E001"]
+    with pytest.raises(ImproperlyConfigured, match="runnerhub.E001: GITHUB_WEBHOOK_SECRET"):
+        fail_on_configuration_errors()
+
+
+def test_w002_no_webhook_secret_in_development_is_only_a_warning(settings) -> None:
+    settings.GITHUB_WEBHOOK_SECRETS = []
+    settings.DEBUG = True
+    assert ids(settings) == ["runnerhub.W002"]
+    fail_on_configuration_errors()
+
+
+def test_e002_unknown_environment(settings) -> None:
+    settings.RUNNERHUB_ENV = "production"
+    assert ids(settings) == ["runnerhub.E002"]
+
+
+def test_e003_redis_url_that_is_not_redis(settings) -> None:
+    settings.REDIS_URL = "http://127.0.0.1:6379"
+    assert ids(settings) == ["runnerhub.E003"]
+
+
+def test_e004_staging_url_that_is_not_http(settings) -> None:
+    settings.STAGING_URL = "ftp://staging"
+    assert ids(settings) == ["runnerhub.E004"]
+
+
+def test_w001_short_secret(settings) -> None:
+    settings.GITHUB_WEBHOOK_SECRETS = ["short"]
+    assert ids(settings) == ["runnerhub.W001"]
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "GITHUB_WEBHOOK_SECRET")}
+    env.update(DJANGO_SETTINGS_MODULE="runnerhub.settings", DEBUG="0", SECRET_KEY="k" * 50)
+    env.update(overrides)
+    return env
+
+
+def start_wsgi(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "import runnerhub.wsgi"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_the_server_refuses_to_start_without_a_webhook_secret() -> None:
+    result = start_wsgi(production_env())
+    assert result.returncode != 0
+    assert "runnerhub.E001: GITHUB_WEBHOOK_SECRET is not set" in result.stderr
+
+
+def test_the_server_refuses_to_start_without_a_secret_key() -> None:
+    result = start_wsgi(production_env(SECRET_KEY="", GITHUB_WEBHOOK_SECRET="s" * 20))
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_the_server_starts_with_both() -> None:
+    result = start_wsgi(production_env(GITHUB_WEBHOOK_SECRET="s" * 20))
+    assert result.returncode == 0, result.stderr
+
+
+def test_env_helpers_read_typed_values(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("RH_FLAG", "yes")
+    monkeypatch.setenv("RH_COUNT", "12")
+    monkeypatch.setenv("RH_LIST", " a, b ,,c ")
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file\n")
+    monkeypatch.setenv("RH_SECRET_FILE", str(secret))
+    assert env_bool("RH_FLAG", False) is True
+    assert env_bool("RH_MISSING", True) is True
+    assert env_int("RH_COUNT", 1) == 12
+    assert env_list("RH_LIST") == ["a", "b", "c"]
+    assert env_str("RH_SECRET") == "from-a-file"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reader", "message"),
+    [
+        ("RH_FLAG", "maybe", lambda: env_bool("RH_FLAG", False), "must be a boolean"),
+        ("RH_COUNT", "ten", lambda: env_int("RH_COUNT", 1), "must be a whole number"),
+        ("RH_COUNT", "-1", lambda: env_int("RH_COUNT", 1, minimum=0), "must be at least 0"),
+        ("RH_SECRET_FILE", "/nonexistent/secret", lambda: env_str("RH_SECRET"), "cannot read"),
+    ],
+)
+def test_env_helpers_refuse_bad_values(monkeypatch, name, value, reader, message) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ImproperlyConfigured, match=message):
+        reader()
