@@ -17,12 +17,22 @@ ROOT = Path(__file__).resolve().parent.parent
 class Gunicorn:
     """`gunicorn runnerhub.wsgi` with production settings on a fresh SQLite database.
 
-    `env` overrides the environment (RUNNERHUB_ENV, STAGING_URL, DEBUG, ...).
+    `env` overrides the environment (RUNNERHUB_ENV, STAGING_URL, DEBUG, ...). Another WSGI
+    `app` may be served under the same gunicorn settings, for side-by-side benchmarks.
     """
 
-    def __init__(self, redis_url: str, workers: int = 2, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        workers: int = 2,
+        env: dict[str, str] | None = None,
+        app: str = "runnerhub.wsgi",
+        chdir: Path = ROOT,
+    ) -> None:
         self.port = free_port()
         self.workers = workers
+        self.app = app
+        self.chdir = chdir
         self.dir = Path(tempfile.mkdtemp(prefix="runnerhub-gunicorn-"))
         self.env = {
             **os.environ,
@@ -53,14 +63,16 @@ class Gunicorn:
         )  # fmt: skip
 
     def start(self) -> "Gunicorn":
-        self.manage("migrate", "--noinput", "-v0")
-        self.manage("collectstatic", "--noinput", "-v0")
+        if self.app == "runnerhub.wsgi":
+            self.manage("migrate", "--noinput", "-v0")
+            self.manage("collectstatic", "--noinput", "-v0")
         gunicorn = Path(sys.executable).with_name("gunicorn")
+        command = [str(gunicorn), self.app, "-c", str(ROOT / "gunicorn.conf.py"),
+                   "-w", str(self.workers), "--chdir", str(self.chdir)]  # fmt: skip
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [str(gunicorn), "runnerhub.wsgi", "-c", "gunicorn.conf.py", "-w", str(self.workers)],
-                cwd=ROOT, env=self.env, stdout=log, stderr=log,
-            )  # fmt: skip
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=log
+            )
         self.wait_until_up()
         return self
 
