@@ -14,7 +14,7 @@ from webhooks.outcomes import Delivery, Outcome, Reason, Result
 
 log = logging.getLogger(__name__)
 
-# A reload per attempt; only a mapping edited three times within one delivery exhausts this.
+# A reload per attempt; only a config edited three times within one delivery exhausts this.
 STALE_CONFIG_ATTEMPTS = 3
 
 
@@ -39,23 +39,34 @@ def reject(delivery: Delivery, reason: Reason, detail: str = "") -> Result:
 
 
 def _workflow_job(delivery: Delivery, payload: dict[str, Any]) -> Result:
+    for _ in range(STALE_CONFIG_ATTEMPTS):
+        snapshot = config.current()
+        try:
+            return _record(delivery, payload, snapshot)
+        except store.StaleConfig:
+            config.reload()
+    log.error("webhook.config_unsettled delivery=%s", delivery.delivery_id)
+    raise store.StoreUnavailable("label mappings or accounts kept changing")
+
+
+def _record(delivery: Delivery, payload: dict[str, Any], snapshot: config.Snapshot) -> Result:
+    """Apply a `workflow_job` delivery in this deployment. Raises StaleConfig when `snapshot`
+    is older than the config in Redis; nothing is written then."""
     action = action_of(payload)
     if action not in ACTION_STATUS:
         return _conclude(delivery, Result(Outcome.IGNORED, Reason.ACTION))
     event = parse_workflow_job(payload)
     delivery = Delivery(delivery.delivery_id, delivery.event, action, event.job_id)
-    for _ in range(STALE_CONFIG_ATTEMPTS):
-        snapshot = config.current()
+    if event.owner_id in snapshot.blocked:
+        # Decided in the script with the version check, so a block lifted in the admin holds
+        # from the next delivery on; a job recorded before the block still moves forward.
+        match, unmatched = None, Reason.BLOCKED_ACCOUNT
+    else:
         match = matching.match(snapshot.rules, event.labels, event.owner_id, event.repo_name)
-        try:
-            result = store.apply_job_event(event, match, snapshot.version, delivery)
-        except store.StaleConfig:
-            config.reload()
-            continue
-        _log(delivery, result)
-        return result
-    log.error("webhook.config_unsettled delivery=%s", delivery.delivery_id)
-    raise store.StoreUnavailable("label mappings kept changing")
+        unmatched = Reason.NO_LABEL_MATCH
+    result = store.apply_job_event(event, match, snapshot.version, delivery, unmatched)
+    _log(delivery, result)
+    return result
 
 
 def _ping(delivery: Delivery, payload: dict[str, Any]) -> Result:
