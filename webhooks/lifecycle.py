@@ -8,8 +8,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from webhooks import config, matching, store
-from webhooks.events import ACTION_STATUS, PayloadError, action_of, parse_workflow_job
+from webhooks import config, matching, proxy, store
+from webhooks.events import (
+    ACTION_STATUS,
+    PayloadError,
+    action_of,
+    owner_id_of,
+    parse_workflow_job,
+)
 from webhooks.outcomes import Delivery, Outcome, Reason, Result
 
 log = logging.getLogger(__name__)
@@ -18,17 +24,19 @@ log = logging.getLogger(__name__)
 STALE_CONFIG_ATTEMPTS = 3
 
 
-def handle_delivery(delivery_id: str, event_name: str, payload: dict[str, Any]) -> Result:
-    """Apply one verified, decoded delivery.
+def handle_delivery(
+    delivery_id: str, event_name: str, payload: dict[str, Any], raw: proxy.RawDelivery
+) -> Result:
+    """Apply one verified, decoded delivery, or forward it to staging as it came (`raw`).
 
-    Returns what happened (a rejection when the payload is wrong). Raises
-    store.StoreUnavailable when the delivery could not be recorded: it must then be failed so
-    that GitHub shows it and it can be redelivered.
+    Returns what happened (a rejection when the payload is wrong; staging's answer when the
+    delivery was forwarded). Raises store.StoreUnavailable when the delivery could not be
+    recorded: it must then be failed so that GitHub shows it and it can be redelivered.
     """
     handler = HANDLERS.get(event_name, _ignore_event)
     delivery = Delivery(delivery_id, event_name, str(payload.get("action") or "")[:64])
     try:
-        return handler(delivery, payload)
+        return handler(delivery, payload, raw)
     except PayloadError as exc:
         return reject(delivery, Reason.BAD_PAYLOAD, f"bad payload: {exc}")
 
@@ -38,10 +46,16 @@ def reject(delivery: Delivery, reason: Reason, detail: str = "") -> Result:
     return _conclude(delivery, Result(Outcome.REJECTED, reason, detail=detail))
 
 
-def _workflow_job(delivery: Delivery, payload: dict[str, Any]) -> Result:
+def _workflow_job(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDelivery) -> Result:
+    owner_id = owner_id_of(payload)
     for _ in range(STALE_CONFIG_ATTEMPTS):
         snapshot = config.current()
         try:
+            if proxy.should_forward(snapshot, owner_id):
+                # Forwarding skips the script that would catch a stale cache, so check the
+                # version first: an account moved back to production is not sent to staging.
+                store.check_config_version(snapshot.version)
+                return _forward(delivery, raw)
             return _record(delivery, payload, snapshot)
         except store.StaleConfig:
             config.reload()
@@ -69,15 +83,22 @@ def _record(delivery: Delivery, payload: dict[str, Any], snapshot: config.Snapsh
     return result
 
 
-def _ping(delivery: Delivery, payload: dict[str, Any]) -> Result:
+def _forward(delivery: Delivery, raw: proxy.RawDelivery) -> Result:
+    """Hand the delivery to staging. Nothing is recorded here: it is staging's delivery."""
+    result = proxy.forward(raw, delivery.delivery_id)
+    _log(delivery, result)
+    return result
+
+
+def _ping(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDelivery) -> Result:
     return _conclude(delivery, Result(Outcome.PONG))
 
 
-def _ignore_event(delivery: Delivery, payload: dict[str, Any]) -> Result:
+def _ignore_event(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDelivery) -> Result:
     return _conclude(delivery, Result(Outcome.IGNORED, Reason.EVENT))
 
 
-HANDLERS: dict[str, Callable[[Delivery, dict[str, Any]], Result]] = {
+HANDLERS: dict[str, Callable[[Delivery, dict[str, Any], proxy.RawDelivery], Result]] = {
     "workflow_job": _workflow_job,
     "ping": _ping,
 }

@@ -138,6 +138,13 @@ def bump_config_version() -> None:
         client().incr(keys().config_version)
 
 
+def check_config_version(version: str) -> None:
+    """Raise StaleConfig unless `version` is the config version in Redis."""
+    current = config_version()
+    if current != version:
+        raise StaleConfig(current)
+
+
 def apply_job_event(
     event: WorkflowJobEvent,
     match: Match | None,
