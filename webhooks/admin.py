@@ -1,4 +1,4 @@
-"""The admin for label mappings and accounts.
+"""The admin for label mappings and accounts, and the match preview.
 
 Every change goes through the model's `save()` (never `QuerySet.update()`), so that the
 config version moves and every worker and replica uses it on its next delivery.
@@ -8,15 +8,17 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from webhooks.forms import AccountForm, LabelMappingForm
+from webhooks import preview
+from webhooks.forms import AccountForm, LabelMappingForm, PreviewForm
 from webhooks.models import Account, LabelMapping
 
 # Past this many names, an action's message says how many more there were.
@@ -137,6 +139,36 @@ class LabelMappingAdmin(admin.ModelAdmin):
     @admin.action(description="Disable selected label mappings", permissions=["change"])
     def disable_mappings(self, request: HttpRequest, queryset: QuerySet) -> None:
         _set_flag(self, request, queryset, "enabled", False, "Disabled", "already disabled")
+
+    def get_urls(self) -> list[URLPattern]:
+        preview_url = path(
+            "preview/",
+            self.admin_site.admin_view(self.preview_view),
+            name="labelmapping_preview",
+        )
+        return [preview_url, *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """Which mapping, pool and image a job would get, and why the other mappings lost."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = PreviewForm(request.GET or None)
+        result = None
+        if form.is_valid():
+            result = preview.preview(
+                form.cleaned_data["runs_on"],
+                form.cleaned_data["owner_id"],
+                form.cleaned_data["repository"],
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Preview a match",
+            "form": form,
+            "preview": result,
+            "runnerhub_env": settings.RUNNERHUB_ENV,
+        }
+        return TemplateResponse(request, "admin/webhooks/labelmapping/preview.html", context)
 
 
 @admin.register(Account)

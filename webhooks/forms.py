@@ -1,13 +1,16 @@
-"""Forms of the admin: the mapping form's label list, and the account form."""
+"""Forms of the admin: the mapping form's label list, and the match preview."""
 import re
 from typing import Any
 
 from django import forms
 
+from webhooks.events import MAX_ID
 from webhooks.models import MAX_WORKERS_MESSAGE, Account, LabelMapping
 
 # A `runs-on` list as people paste it: `a, b`, `[a, b]`, `["a", "b"]` or one `- a` per line.
 _SEPARATORS = re.compile(r"[,\n]")
+MAX_PREVIEW_LABELS = 50
+REPO_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
 def split_labels(text: str) -> list[str]:
@@ -73,3 +76,33 @@ class AccountForm(forms.ModelForm):
         if value is not None and value < 1:
             raise forms.ValidationError(MAX_WORKERS_MESSAGE)
         return value
+
+
+class PreviewForm(forms.Form):
+    runs_on = forms.CharField(
+        label="runs-on",
+        max_length=2000,
+        required=False,  # a job may come with no labels at all; the webhook ignores it then
+        help_text="The job's labels, separated by commas: ubuntu-24.04-riscv, self-hosted",
+    )
+    owner_id = forms.IntegerField(
+        label="Owner id",
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="repository.owner.id of the organization or user.",
+    )
+    repository = forms.CharField(max_length=200, help_text="The repository's name, or owner/name.")
+
+    def clean_runs_on(self) -> list[str]:
+        labels = split_labels(self.cleaned_data["runs_on"])
+        if len(labels) > MAX_PREVIEW_LABELS:
+            raise forms.ValidationError(f"At most {MAX_PREVIEW_LABELS} labels.")
+        return labels
+
+    def clean_repository(self) -> str:
+        name = self.cleaned_data["repository"].strip().rsplit("/", 1)[-1]
+        if not REPO_NAME_RE.match(name):
+            raise forms.ValidationError(
+                "A repository name is letters, digits, . _ and -, at most 100 characters."
+            )
+        return name
