@@ -1,5 +1,7 @@
 """Signed deliveries, as GitHub sends them, for tests and benchmarks."""
 import json
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -50,3 +52,21 @@ def deliver_to(
     sent = github_headers(body, event, secret)
     sent.update(headers or {})
     return client.post("/", data=body, content_type=content_type, headers=sent)
+
+
+def post_delivery(
+    url: str,
+    payload: dict[str, Any] | bytes,
+    event: str = "workflow_job",
+    secret: str | None = TEST_SECRET,
+    timeout: float = 15,
+) -> tuple[int, str, str]:
+    """POST a signed delivery to a running server, as GitHub does: (status, body, delivery id)."""
+    body = body_of(payload)
+    headers = {**github_headers(body, event, secret), "Content-Type": "application/json"}
+    request = urllib.request.Request(url + "/", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode(), headers["X-GitHub-Delivery"]
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), headers["X-GitHub-Delivery"]
