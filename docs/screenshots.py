@@ -1,4 +1,4 @@
-"""Screenshots of the admin for the README: `make screenshots`, or `.venv/bin/python docs/screenshots.py`.
+"""Screenshots of the admin for the README: `make screenshots` runs this.
 
 Starts RunnerHub as production runs it (gunicorn, DEBUG off, its own Redis and a fresh SQLite
 database, as the end-to-end tests do), adds example accounts and mappings, signs in with

@@ -143,6 +143,7 @@ def test_the_mapping_forms_open(admin_client: Client) -> None:
     assert add.status_code == 200
     assert change.status_code == 200
     assert 'value="self-hosted, linux"' in change.content.decode()
+    assert "registry/path@sha256: followed by the 64 hex digits" in add.content.decode()
 
 
 def test_a_mapping_saved_in_the_admin_is_stored_and_moves_the_config_version(
@@ -381,7 +382,7 @@ def test_the_account_list_and_forms_open(admin_client: Client) -> None:
         assert f">{column}</a>" in page
     assert "unlimited" in page
     changelist = reverse("admin:webhooks_labelmapping_changelist")
-    link = f"<a href='{changelist}?owner_id={account.github_id}'>2 scoped to this account</a>"
+    link = f"<a href='{changelist}?owner_id={account.github_id}'>2 mappings</a>"
     assert link in page
     assert link in change.content.decode()
 

@@ -222,12 +222,13 @@ class AccountAdmin(admin.ModelAdmin):
     def mappings(self, account: Account) -> str:
         count = getattr(account, "mapping_count", 0)
         if account.pk is None or not count:
-            return "none scoped to this account"
+            return "none"
         return format_html(
-            "<a href='{}?owner_id={}'>{} scoped to this account</a>",
+            "<a href='{}?owner_id={}'>{} {}</a>",
             reverse("admin:webhooks_labelmapping_changelist"),
             account.github_id,
             count,
+            "mapping" if count == 1 else "mappings",
         )
 
     def save_model(self, request: HttpRequest, obj: Account, form: Any, change: bool) -> None:

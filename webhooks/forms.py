@@ -59,6 +59,13 @@ class LabelMappingForm(forms.ModelForm):
             "note",
         ]
         labels = {"owner_id": "Owner id", "repo_glob": "Repository glob"}
+        # The admin renders help texts as HTML, so the model's `<digest>` would vanish.
+        help_texts = {
+            "image": (
+                "Runner image: registry/path:tag, or pinned as registry/path@sha256: followed "
+                "by the 64 hex digits of the digest."
+            )
+        }
 
 
 class AccountForm(forms.ModelForm):
