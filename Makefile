@@ -8,7 +8,7 @@ REDIS_PORT ?= 6390
 REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps redis-server
+.PHONY: run test deps redis-server screenshots
 
 deps: $(BIN)/.installed
 
@@ -41,3 +41,10 @@ run: deps redis-server
 
 test: deps redis-server
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The admin screenshots in docs/, taken with headless Chromium against gunicorn with DEBUG off.
+screenshots: deps redis-server
+	@command -v chromium >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	$(BIN)/python docs/screenshots.py

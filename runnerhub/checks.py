@@ -8,6 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 ENVIRONMENTS = ("prod", "staging")
 MIN_SECRET_LENGTH = 16
+GITHUB_TIMEOUT_SECONDS = 10
 
 
 @checks.register("runnerhub")
@@ -39,6 +40,16 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     if settings.STAGING_URL and urlsplit(settings.STAGING_URL).scheme not in ("http", "https"):
         problems.append(
             checks.Error("STAGING_URL must be an http:// or https:// URL.", id="runnerhub.E004")
+        )
+    if settings.STAGING_TIMEOUT_SECONDS >= GITHUB_TIMEOUT_SECONDS:
+        problems.append(
+            checks.Error(
+                f"STAGING_TIMEOUT_SECONDS is {settings.STAGING_TIMEOUT_SECONDS}; it must be under "
+                f"GitHub's {GITHUB_TIMEOUT_SECONDS} s, or GitHub gives up before production can "
+                "answer 504.",
+                hint="The default, 8, leaves production time to answer.",
+                id="runnerhub.E005",
+            )
         )
     if any(len(secret) < MIN_SECRET_LENGTH for secret in settings.GITHUB_WEBHOOK_SECRETS):
         problems.append(

@@ -38,7 +38,10 @@ EVENTS_STREAM_LENGTH = env_int("EVENTS_STREAM_LENGTH", 100_000, minimum=1000)
 # this bounds how long a process keeps them even if a version bump was lost.
 MAPPING_CACHE_SECONDS = env_int("MAPPING_CACHE_SECONDS", 60, minimum=1)
 
+# Production forwards the deliveries of accounts flagged staging here (`http(s)://host[:port]/`).
 STAGING_URL = env_str("STAGING_URL")
+# The whole forwarding exchange; GitHub gives up on a delivery after 10 s (check runnerhub.E005).
+STAGING_TIMEOUT_SECONDS = env_int("STAGING_TIMEOUT_SECONDS", 8, minimum=1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

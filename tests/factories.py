@@ -1,8 +1,8 @@
-"""Test data: label mappings, and workflow_job payloads shaped like GitHub's."""
+"""Test data: label mappings, accounts, and workflow_job payloads shaped like GitHub's."""
 import factory
 from factory.django import DjangoModelFactory
 
-from webhooks.models import LabelMapping
+from webhooks.models import Account, LabelMapping
 
 DEFAULT_LABEL = "ubuntu-24.04-riscv"
 
@@ -19,6 +19,18 @@ class LabelMappingFactory(DjangoModelFactory):
     repo_glob = ""
     priority = 100
     enabled = True
+
+
+class AccountFactory(DjangoModelFactory):
+    class Meta:
+        model = Account
+
+    github_id = factory.Sequence(lambda n: 9_000_000 + n)
+    login = factory.Sequence(lambda n: f"riscv-org-{n}")
+    type = "Organization"
+    staging = False
+    blocked = False
+    max_workers = None
 
 
 class OwnerFactory(factory.DictFactory):

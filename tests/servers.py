@@ -1,5 +1,6 @@
 """Real RunnerHub processes under gunicorn, for end-to-end tests and benchmarks."""
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,31 @@ class Gunicorn:
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
 
+    def shell(self, code: str) -> str:
+        """Run Python in `manage.py shell` against this server's database; its stdout."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+            cwd=ROOT, env=self.env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        return done.stdout.strip()
+
+    def create_superuser(self, username: str, password: str) -> None:
+        subprocess.run(
+            [sys.executable, "manage.py", "createsuperuser", "--noinput",
+             "--username", username, "--email", f"{username}@example.com"],
+            cwd=ROOT, env={**self.env, "DJANGO_SUPERUSER_PASSWORD": password}, check=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def worker_pids(self) -> set[int]:
+        """The pids of the gunicorn workers, the children of the master process."""
+        assert self.process is not None
+        return {pid for pid in _pids() if _parent_of(pid) == self.process.pid}
+
+    def hold_worker(self) -> "HeldWorker":
+        """Keep one idle worker busy, and know which one: see HeldWorker."""
+        return HeldWorker(self)
+
     def start(self) -> "Gunicorn":
         if self.app == "runnerhub.wsgi":
             self.manage("migrate", "--noinput", "-v0")
@@ -99,3 +125,78 @@ class Gunicorn:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class HeldWorker:
+    """A request whose headers never end, which keeps the sync worker that accepted it busy.
+
+    With every other worker held, the next connection can only go to the one left free; that is
+    how a test makes sure that each worker serves a delivery. `pid` is the worker that holds
+    this connection, found through /proc (Linux).
+    """
+
+    def __init__(self, server: Gunicorn, seconds: float = 10) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=seconds)
+        self.sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        client_port = self.sock.getsockname()[1]
+        deadline = time.monotonic() + seconds
+        while True:
+            inode = _server_side_inode(server.port, client_port)
+            workers = server.worker_pids()
+            owners = [pid for pid in workers if inode and inode in _socket_inodes(pid)]
+            if owners:
+                [self.pid] = owners
+                return
+            if time.monotonic() > deadline:
+                self.sock.close()
+                raise RuntimeError("no gunicorn worker accepted the held connection")
+            time.sleep(0.01)
+
+    def release(self) -> None:
+        """End the request; the worker answers it and is free again."""
+        self.sock.sendall(b"Connection: close\r\n\r\n")
+        while self.sock.recv(65536):
+            pass
+        self.sock.close()
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[len("socket:[") : -1]))
+    return inodes
+
+
+def _server_side_inode(server_port: int, client_port: int) -> int | None:
+    """The inode of the accepted socket of a loopback connection, once a process owns it."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                if (local_port, remote_port) == (server_port, client_port) and int(fields[9]):
+                    return int(fields[9])
+    return None

@@ -10,3 +10,9 @@ os.environ.setdefault("GITHUB_WEBHOOK_SECRET", "runnerhub-test-webhook-secret")
 os.environ.setdefault("LOG_LEVEL", "DEBUG")
 
 from runnerhub.settings import *  # noqa: E402,F403
+
+# Test users need no strong hashing; the admin tests log one in per test.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# factory-boy narrates every declaration at DEBUG; RunnerHub's own loggers stay at DEBUG.
+LOGGING["loggers"]["factory"] = {"level": "WARNING"}  # noqa: F405

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,20 @@ def test_env_helpers_refuse_bad_values(monkeypatch, name, value, reader, message
     monkeypatch.setenv(name, value)
     with pytest.raises(ImproperlyConfigured, match=message):
         reader()
+
+
+@pytest.mark.parametrize("seconds", [10, 30])
+def test_a_staging_timeout_github_would_outlast_is_an_error(settings: Any, seconds: int) -> None:
+    settings.STAGING_TIMEOUT_SECONDS = seconds
+
+    [problem] = [p for p in check_configuration() if p.id == "runnerhub.E005"]
+
+    assert problem.is_serious()
+    assert f"STAGING_TIMEOUT_SECONDS is {seconds}" in problem.msg
+
+
+@pytest.mark.parametrize("seconds", [1, 8, 9])
+def test_a_staging_timeout_under_githubs_passes(settings: Any, seconds: int) -> None:
+    settings.STAGING_TIMEOUT_SECONDS = seconds
+
+    assert "runnerhub.E005" not in ids(settings)

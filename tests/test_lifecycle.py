@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from tests.factories import LabelMappingFactory, WorkflowJobPayloadFactory, same_job
-from webhooks import config, lifecycle, store
+from webhooks import config, lifecycle, proxy, store
 from webhooks.models import LabelMapping
 from webhooks.outcomes import Outcome, Reason
 
@@ -15,8 +15,11 @@ pytestmark = pytest.mark.django_db
 ACTIONS = ("queued", "in_progress", "completed")
 
 
-def handle(payload: dict) -> lifecycle.Result:
-    return lifecycle.handle_delivery("delivery-1", "workflow_job", payload)
+NOT_FORWARDED = proxy.RawDelivery(b"", ())
+
+
+def handle(payload: dict, event: str = "workflow_job") -> lifecycle.Result:
+    return lifecycle.handle_delivery("delivery-1", event, payload, NOT_FORWARDED)
 
 
 def deliveries_for(payload: dict, actions: tuple[str, ...]) -> list[dict]:
@@ -180,7 +183,7 @@ def test_every_delivery_is_logged_and_counted(redis_client: redis.Redis) -> None
     payload = WorkflowJobPayloadFactory()
     handle(payload)
     handle(WorkflowJobPayloadFactory(workflow_job__labels=["windows-latest"]))
-    lifecycle.handle_delivery("delivery-2", "ping", {"zen": "Keep it logically awesome."})
+    handle({"zen": "Keep it logically awesome."}, event="ping")
     entries = [fields for _, fields in redis_client.xrange("prod:deliveries")]
     assert [(e["event"], e["outcome"], e["reason"]) for e in entries] == [
         ("workflow_job", "stored", ""),
@@ -195,5 +198,5 @@ def test_every_delivery_is_logged_and_counted(redis_client: redis.Redis) -> None
 def test_the_delivery_log_is_capped(redis_client: redis.Redis, settings) -> None:
     settings.DELIVERY_LOG_LENGTH = 100
     for _ in range(1000):
-        lifecycle.handle_delivery("d", "push", {})
+        handle({}, event="push")
     assert redis_client.xlen("prod:deliveries") < 300

@@ -1,11 +1,107 @@
+"""Models validate twice: the database refuses what clean() would have refused."""
+from typing import Any
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from tests.factories import LabelMappingFactory
-from webhooks.models import LabelMapping
+from tests.factories import AccountFactory, LabelMappingFactory
+from webhooks.models import Account, LabelMapping
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"github_id": 0},
+        {"github_id": -5},
+        {"login": ""},
+        {"type": "Enterprise"},
+        {"max_workers": 0},
+    ],
+)
+def test_the_database_refuses_an_invalid_account(fields: dict[str, Any]) -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AccountFactory(**fields)
+
+
+def test_the_database_refuses_two_accounts_with_one_github_id() -> None:
+    AccountFactory(github_id=42)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AccountFactory(github_id=42)
+
+
+def test_full_clean_explains_an_invalid_account() -> None:
+    account = Account(github_id=0, login="riscv org", type="Enterprise", max_workers=0)
+
+    with pytest.raises(ValidationError) as raised:
+        account.full_clean()
+
+    errors = raised.value.message_dict
+    assert set(errors) == {"github_id", "login", "type", "max_workers"}
+    assert errors["max_workers"] == [
+        "At least 1 worker; leave it empty for no limit, or block the account."
+    ]
+
+
+def test_an_account_holds_a_64_bit_id_and_no_worker_cap() -> None:
+    account = AccountFactory(github_id=2**63 - 1, max_workers=None)
+    account.full_clean()
+
+    account.refresh_from_db()
+    assert (account.github_id, account.max_workers) == (2**63 - 1, None)
+    assert str(account) == f"{account.login} ({2**63 - 1})"
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [{}, {"owner_id": 7}, {"owner_id": 7, "repo_glob": "linux-*"}],
+    ids=["global", "account", "repository"],
+)
+def test_the_database_refuses_two_enabled_mappings_that_would_tie(scope: dict[str, Any]) -> None:
+    LabelMappingFactory(label="rv-board", priority=5, **scope)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LabelMappingFactory(label="RV-BOARD", priority=5, **scope)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [{"priority": 6}, {"enabled": False}, {"owner_id": 8}, {"label": "rv-board-2"}],
+    ids=["another priority", "disabled", "another scope", "another label"],
+)
+def test_mappings_that_would_not_tie_may_coexist(other: dict[str, Any]) -> None:
+    LabelMappingFactory(label="rv-board", priority=5)
+    second = LabelMappingFactory(**{"label": "rv-board", "priority": 5, **other})
+
+    second.full_clean()
+
+
+def test_a_tie_is_found_by_full_clean_with_the_other_mapping_named() -> None:
+    first = LabelMappingFactory(label="rv-board", pool="one", priority=5)
+    second = LabelMapping(label="Rv-Board", pool="two", image=first.image, priority=5)
+
+    with pytest.raises(ValidationError) as raised:
+        second.full_clean()
+
+    assert raised.value.message_dict == {
+        "label": [
+            f"Mapping #{first.pk} (rv-board → one) is enabled with the same label, scope and "
+            "priority 5: the two would tie. Give one of them another priority, or disable one."
+        ]
+    }
+
+
+def test_a_mapping_owner_id_is_a_positive_64_bit_id() -> None:
+    mapping = LabelMapping(label="rv", pool="p", image="r.example/p/i:t", owner_id=0)
+
+    with pytest.raises(ValidationError) as raised:
+        mapping.full_clean()
+
+    assert set(raised.value.message_dict) == {"owner_id"}
+
 
 IMAGE = "rg.fr-par.scw.cloud/riseproject/riscv-runner:ubuntu-24.04-latest"
 

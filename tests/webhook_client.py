@@ -1,5 +1,7 @@
 """Signed deliveries, as GitHub sends them, for tests and benchmarks."""
 import json
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -52,18 +54,19 @@ def deliver_to(
     return client.post("/", data=body, content_type=content_type, headers=sent)
 
 
-def post_over_http(base_url: str, payload: dict[str, Any] | bytes, **kwargs: Any) -> tuple[int, bytes]:
-    """POST a signed delivery to a running server; returns the status and the body."""
-    import http.client
-    from urllib.parse import urlsplit
-
+def post_delivery(
+    url: str,
+    payload: dict[str, Any] | bytes,
+    event: str = "workflow_job",
+    secret: str | None = TEST_SECRET,
+    timeout: float = 15,
+) -> tuple[int, str, str]:
+    """POST a signed delivery to a running server, as GitHub does: (status, body, delivery id)."""
     body = body_of(payload)
-    headers = {**github_headers(body, **kwargs), "Content-Type": "application/json"}
-    url = urlsplit(base_url)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    headers = {**github_headers(body, event, secret), "Content-Type": "application/json"}
+    request = urllib.request.Request(url + "/", data=body, headers=headers, method="POST")
     try:
-        connection.request("POST", "/", body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode(), headers["X-GitHub-Delivery"]
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), headers["X-GitHub-Delivery"]

@@ -1,24 +1,28 @@
-"""Each process's cache of the label mappings, kept in step with the version in Redis.
+"""Each process's cache of the label mappings and account flags, kept in step with Redis.
 
-The cache remembers the mapping version it was loaded at; every delivery's script checks that
-version inside its own atomic write, so a change made in the admin reaches every worker and
-replica on its next delivery without an extra round trip.
+The cache remembers the config version it was loaded at. Every recorded delivery's script checks
+that version inside its own atomic write, and a forwarded delivery checks it before leaving, so a
+change made in the admin reaches every worker and replica on its next delivery without an extra
+round trip for ordinary deliveries.
 """
 import threading
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Q
 
 from webhooks import store
 from webhooks.matching import Rule, compile_rules
-from webhooks.models import LabelMapping
+from webhooks.models import Account, LabelMapping
 
 
 @dataclass(frozen=True)
 class Snapshot:
     version: str
     rules: tuple[Rule, ...]
+    staging: frozenset[int]  # owner ids of the accounts flagged staging
+    blocked: frozenset[int]  # owner ids of the blocked accounts
     loaded_at: float
 
 
@@ -27,7 +31,7 @@ _snapshot: Snapshot | None = None
 
 
 def current() -> Snapshot:
-    """The cached mappings, loaded on first use and after `invalidate` or the maximum age."""
+    """The cached config, loaded on first use and after `invalidate` or the maximum age."""
     snapshot = _snapshot
     if snapshot is None or time.monotonic() - snapshot.loaded_at > settings.MAPPING_CACHE_SECONDS:
         snapshot = reload()
@@ -35,14 +39,32 @@ def current() -> Snapshot:
 
 
 def reload() -> Snapshot:
-    """Load the mappings again. The version is read first: a change that commits in between
-    leaves an older version beside newer rows, which only costs one more reload."""
+    """Load the mappings and account flags again. The version is read first: a change that
+    commits in between leaves an older version beside newer rows, which only costs one more
+    reload."""
     global _snapshot
-    version = store.config_version()
-    rules = compile_rules(LabelMapping.objects.all())
+    snapshot = from_database(store.config_version())
     with _lock:
-        _snapshot = Snapshot(version, rules, time.monotonic())
-        return _snapshot
+        _snapshot = snapshot
+        return snapshot
+
+
+def from_database(version: str = "") -> Snapshot:
+    """The mappings and account flags as the database holds them now, not cached.
+
+    The admin preview answers from this rather than from the cache, which may lag an edit made
+    in another worker until this worker's next delivery.
+    """
+    rules = compile_rules(LabelMapping.objects.all())
+    # Accounts with neither flag behave like accounts with no row, so they need no memory here.
+    flagged = Account.objects.filter(Q(staging=True) | Q(blocked=True))
+    staging, blocked = set(), set()
+    for github_id, is_staging, is_blocked in flagged.values_list("github_id", "staging", "blocked"):
+        if is_staging:
+            staging.add(github_id)
+        if is_blocked:
+            blocked.add(github_id)
+    return Snapshot(version, rules, frozenset(staging), frozenset(blocked), time.monotonic())
 
 
 def invalidate() -> None:

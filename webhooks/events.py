@@ -88,6 +88,17 @@ def action_of(payload: dict[str, Any]) -> str:
     return action
 
 
+def owner_id_of(payload: dict[str, Any]) -> int | None:
+    """`repository.owner.id`, or None when it is missing or not an id (the full parse then
+    names the problem)."""
+    repo = payload.get("repository")
+    owner = repo.get("owner") if isinstance(repo, dict) else None
+    owner_id = owner.get("id") if isinstance(owner, dict) else None
+    if isinstance(owner_id, bool) or not isinstance(owner_id, int) or not 0 < owner_id <= MAX_ID:
+        return None
+    return owner_id
+
+
 def parse_workflow_job(payload: dict[str, Any]) -> WorkflowJobEvent:
     """A `workflow_job` payload whose action is one of ACTION_STATUS, as an event."""
     action = action_of(payload)

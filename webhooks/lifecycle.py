@@ -8,27 +8,35 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from webhooks import config, matching, store
-from webhooks.events import ACTION_STATUS, PayloadError, action_of, parse_workflow_job
+from webhooks import config, matching, proxy, store
+from webhooks.events import (
+    ACTION_STATUS,
+    PayloadError,
+    action_of,
+    owner_id_of,
+    parse_workflow_job,
+)
 from webhooks.outcomes import Delivery, Outcome, Reason, Result
 
 log = logging.getLogger(__name__)
 
-# A reload per attempt; only a mapping edited three times within one delivery exhausts this.
+# A reload per attempt; only a config edited three times within one delivery exhausts this.
 STALE_CONFIG_ATTEMPTS = 3
 
 
-def handle_delivery(delivery_id: str, event_name: str, payload: dict[str, Any]) -> Result:
-    """Apply one verified, decoded delivery.
+def handle_delivery(
+    delivery_id: str, event_name: str, payload: dict[str, Any], raw: proxy.RawDelivery
+) -> Result:
+    """Apply one verified, decoded delivery, or forward it to staging as it came (`raw`).
 
-    Returns what happened (a rejection when the payload is wrong). Raises
-    store.StoreUnavailable when the delivery could not be recorded: it must then be failed so
-    that GitHub shows it and it can be redelivered.
+    Returns what happened (a rejection when the payload is wrong; staging's answer when the
+    delivery was forwarded). Raises store.StoreUnavailable when the delivery could not be
+    recorded: it must then be failed so that GitHub shows it and it can be redelivered.
     """
     handler = HANDLERS.get(event_name, _ignore_event)
     delivery = Delivery(delivery_id, event_name, str(payload.get("action") or "")[:64])
     try:
-        return handler(delivery, payload)
+        return handler(delivery, payload, raw)
     except PayloadError as exc:
         return reject(delivery, Reason.BAD_PAYLOAD, f"bad payload: {exc}")
 
@@ -38,35 +46,59 @@ def reject(delivery: Delivery, reason: Reason, detail: str = "") -> Result:
     return _conclude(delivery, Result(Outcome.REJECTED, reason, detail=detail))
 
 
-def _workflow_job(delivery: Delivery, payload: dict[str, Any]) -> Result:
+def _workflow_job(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDelivery) -> Result:
+    owner_id = owner_id_of(payload)
+    for _ in range(STALE_CONFIG_ATTEMPTS):
+        snapshot = config.current()
+        try:
+            if proxy.should_forward(snapshot, owner_id):
+                # Forwarding skips the script that would catch a stale cache, so check the
+                # version first: an account moved back to production is not sent to staging.
+                store.check_config_version(snapshot.version)
+                return _forward(delivery, raw)
+            return _record(delivery, payload, snapshot)
+        except store.StaleConfig:
+            config.reload()
+    log.error("webhook.config_unsettled delivery=%s", delivery.delivery_id)
+    raise store.StoreUnavailable("label mappings or accounts kept changing")
+
+
+def _record(delivery: Delivery, payload: dict[str, Any], snapshot: config.Snapshot) -> Result:
+    """Apply a `workflow_job` delivery in this deployment. Raises StaleConfig when `snapshot`
+    is older than the config in Redis; nothing is written then."""
     action = action_of(payload)
     if action not in ACTION_STATUS:
         return _conclude(delivery, Result(Outcome.IGNORED, Reason.ACTION))
     event = parse_workflow_job(payload)
     delivery = Delivery(delivery.delivery_id, delivery.event, action, event.job_id)
-    for _ in range(STALE_CONFIG_ATTEMPTS):
-        snapshot = config.current()
+    if event.owner_id in snapshot.blocked:
+        # Decided in the script with the version check, so a block lifted in the admin holds
+        # from the next delivery on; a job recorded before the block still moves forward.
+        match, unmatched = None, Reason.BLOCKED_ACCOUNT
+    else:
         match = matching.match(snapshot.rules, event.labels, event.owner_id, event.repo_name)
-        try:
-            result = store.apply_job_event(event, match, snapshot.version, delivery)
-        except store.StaleConfig:
-            config.reload()
-            continue
-        _log(delivery, result)
-        return result
-    log.error("webhook.config_unsettled delivery=%s", delivery.delivery_id)
-    raise store.StoreUnavailable("label mappings kept changing")
+        unmatched = Reason.NO_LABEL_MATCH
+    result = store.apply_job_event(event, match, snapshot.version, delivery, unmatched)
+    _log(delivery, result)
+    return result
 
 
-def _ping(delivery: Delivery, payload: dict[str, Any]) -> Result:
+def _forward(delivery: Delivery, raw: proxy.RawDelivery) -> Result:
+    """Hand the delivery to staging. Nothing is recorded here: it is staging's delivery."""
+    result = proxy.forward(raw, delivery.delivery_id)
+    _log(delivery, result)
+    return result
+
+
+def _ping(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDelivery) -> Result:
     return _conclude(delivery, Result(Outcome.PONG))
 
 
-def _ignore_event(delivery: Delivery, payload: dict[str, Any]) -> Result:
+def _ignore_event(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDelivery) -> Result:
     return _conclude(delivery, Result(Outcome.IGNORED, Reason.EVENT))
 
 
-HANDLERS: dict[str, Callable[[Delivery, dict[str, Any]], Result]] = {
+HANDLERS: dict[str, Callable[[Delivery, dict[str, Any], proxy.RawDelivery], Result]] = {
     "workflow_job": _workflow_job,
     "ping": _ping,
 }

@@ -1,9 +1,12 @@
-"""Label mappings: which runner label means which RISC-V pool and runner image."""
+"""Label mappings (which runner label means which RISC-V pool and runner image) and accounts."""
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
+
+from webhooks.events import MAX_ID
 
 # A Kubernetes label value: at most 63 characters, alphanumeric at both ends, `-_.` inside.
 POOL_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
@@ -15,6 +18,10 @@ IMAGE_RE = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@sha256:(?P<digest>[a-f0-9]{64}))?$"
 )
+# A GitHub login: letters, digits and hyphens (underscores for enterprise-managed users).
+LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+GITHUB_ID_VALIDATORS = [MinValueValidator(1), MaxValueValidator(MAX_ID)]
+MAX_WORKERS_MESSAGE = "At least 1 worker; leave it empty for no limit, or block the account."
 
 
 def is_glob(label: str) -> bool:
@@ -49,6 +56,15 @@ def validate_image(value: str) -> None:
         )
 
 
+def validate_login(value: str) -> None:
+    if not LOGIN_RE.match(value):
+        raise ValidationError(
+            "%(value)s is not a GitHub login: letters, digits, - and _, starting with a letter "
+            "or digit.",
+            params={"value": value},
+        )
+
+
 def validate_extra_labels(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValidationError("Extra labels must be a list of labels.")
@@ -78,9 +94,11 @@ class LabelMapping(models.Model):
         validators=[validate_extra_labels],
         help_text="Other labels a job may carry and still match (for example self-hosted).",
     )
+    # Not a foreign key: a mapping may be scoped to an account that has no Account row.
     owner_id = models.BigIntegerField(
         null=True,
         blank=True,
+        validators=GITHUB_ID_VALIDATORS,
         help_text="Scope to one account (repository.owner.id). Empty: every account.",
     )
     repo_glob = models.CharField(
@@ -108,13 +126,18 @@ class LabelMapping(models.Model):
                 condition=~models.Q(label="") & ~models.Q(pool="") & ~models.Q(image=""),
                 name="labelmapping_label_pool_image_set",
             ),
+            # Two enabled mappings with the same label, scope and priority would tie: only their
+            # ids would decide. Owner id 0 stands for "every account", so global ties count too.
             models.UniqueConstraint(
                 Lower("label"),
-                "owner_id",
-                "repo_glob",
+                Coalesce("owner_id", models.Value(0)),
+                Lower("repo_glob"),
+                "priority",
                 condition=models.Q(enabled=True),
-                name="labelmapping_unique_enabled_label_scope",
-                violation_error_message="An enabled mapping for this label and scope exists already.",
+                name="labelmapping_no_enabled_tie",
+                violation_error_message=(
+                    "An enabled mapping with this label, scope and priority exists already."
+                ),
             ),
         ]
 
@@ -134,15 +157,99 @@ class LabelMapping(models.Model):
         self.extra_labels = sorted({label.strip().lower() for label in self.extra_labels or []})
         if self.repo_glob and self.owner_id is None:
             raise ValidationError({"repo_glob": "A repository glob needs an account (owner id)."})
-        if self.enabled:
-            # NULL owner ids are distinct in the database constraint, so global ties are caught here.
-            clash = LabelMapping.objects.filter(
-                label__iexact=self.label,
+        tie = self.enabled_tie()
+        if tie is not None:
+            raise ValidationError(
+                {
+                    "label": (
+                        f"Mapping #{tie.pk} ({tie}) is enabled with the same label, scope and "
+                        f"priority {tie.priority}: the two would tie. Give one of them another "
+                        "priority, or disable one."
+                    )
+                }
+            )
+
+    def enabled_tie(self) -> "LabelMapping | None":
+        """Another enabled mapping this one would tie with, were this one enabled."""
+        if not self.enabled:
+            return None
+        return (
+            LabelMapping.objects.filter(
+                label__iexact=self.label.strip(),
                 owner_id=self.owner_id,
-                repo_glob=self.repo_glob,
+                repo_glob__iexact=self.repo_glob.strip(),
+                priority=self.priority,
                 enabled=True,
-            ).exclude(pk=self.pk)
-            if clash.exists():
-                raise ValidationError(
-                    {"label": "An enabled mapping for this label and scope exists already."}
-                )
+            )
+            .exclude(pk=self.pk)
+            .first()
+        )
+
+
+class AccountType(models.TextChoices):
+    ORGANIZATION = "Organization"
+    USER = "User"
+
+
+class Account(models.Model):
+    """A GitHub organization or user, keyed by its id. Accounts with no row get the defaults:
+    served by this deployment, not blocked, no worker cap."""
+
+    github_id = models.BigIntegerField(
+        "GitHub id",
+        unique=True,
+        validators=GITHUB_ID_VALIDATORS,
+        help_text="The owner id GitHub sends as repository.owner.id.",
+    )
+    login = models.CharField(max_length=100, validators=[validate_login])
+    type = models.CharField(
+        max_length=12, choices=AccountType.choices, default=AccountType.ORGANIZATION
+    )
+    staging = models.BooleanField(
+        default=False,
+        help_text="Production forwards this account's workflow_job deliveries to staging.",
+    )
+    blocked = models.BooleanField(
+        default=False,
+        help_text=(
+            "Ignore this account's new jobs. Jobs recorded before the block still move forward, "
+            "so their demand drains."
+        ),
+    )
+    max_workers = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1, MAX_WORKERS_MESSAGE)],
+        help_text="Most runners the scheduler starts for this account at once. Empty: no limit.",
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["login", "github_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(github_id__gte=1),
+                name="account_github_id_positive",
+                violation_error_message="A GitHub id is a positive number.",
+            ),
+            models.CheckConstraint(condition=~models.Q(login=""), name="account_login_set"),
+            models.CheckConstraint(
+                condition=models.Q(type__in=AccountType.values),
+                name="account_type_known",
+                violation_error_message="An account is an Organization or a User.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_workers__isnull=True) | models.Q(max_workers__gte=1),
+                name="account_max_workers_positive",
+                violation_error_message=MAX_WORKERS_MESSAGE,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.login} ({self.github_id})"
+
+    def clean(self) -> None:
+        super().clean()
+        self.login = self.login.strip()

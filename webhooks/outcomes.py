@@ -26,6 +26,9 @@ class Reason(enum.StrEnum):
     MISSING_EVENT = "missing_event"
     BAD_PAYLOAD = "bad_payload"
     TOO_LARGE = "too_large"
+    STAGING_REFUSED = "staging_refused"
+    STAGING_TIMEOUT = "staging_timeout"
+    STAGING_ERROR = "staging_error"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,16 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """The response to send back as it is: staging's answer to a forwarded delivery, or the
+    gateway error that stands in for it."""
+
+    status: int
+    body: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
 class Result:
     """What handling a delivery did, for the response, the log line and the delivery log."""
 
@@ -49,6 +62,7 @@ class Result:
     pool: str = ""
     job_id: int | None = None
     detail: str = ""  # for rejections: what exactly is wrong, safe to send back
+    reply: Reply | None = None  # for forwarded deliveries: what staging answered
 
     @property
     def counter(self) -> str:
@@ -56,6 +70,8 @@ class Result:
 
     @property
     def http_status(self) -> int:
+        if self.reply is not None:
+            return self.reply.status
         return REJECTION_STATUS.get(self.reason, 400) if self.outcome == Outcome.REJECTED else 200
 
     def message(self) -> str:

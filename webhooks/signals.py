@@ -1,4 +1,5 @@
-"""A saved or deleted mapping is stale in every process's cache: drop ours, bump the version."""
+"""A saved or deleted mapping or account is stale in every process's cache: drop ours, bump the
+version so that every other process reloads on its next delivery."""
 import logging
 from typing import Any
 
@@ -7,14 +8,16 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from webhooks import config, store
-from webhooks.models import LabelMapping
+from webhooks.models import Account, LabelMapping
 
 log = logging.getLogger(__name__)
 
 
 @receiver(post_save, sender=LabelMapping)
 @receiver(post_delete, sender=LabelMapping)
-def mapping_changed(**kwargs: Any) -> None:
+@receiver(post_save, sender=Account)
+@receiver(post_delete, sender=Account)
+def config_changed(**kwargs: Any) -> None:
     config.invalidate()
     # Only after the commit: a process that reloads on the new version must see the new rows.
     transaction.on_commit(_bump)

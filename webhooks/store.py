@@ -28,13 +28,14 @@ class StoreUnavailable(Exception):
 
 
 class StaleConfig(Exception):
-    """The mapping version in Redis moved: reload the mappings and try again."""
+    """The config version in Redis moved: reload the mappings and accounts and try again."""
 
 
 # KEYS: job, config version, pools, history, events, deliveries, stats
 # ARGV: 1 expected config version, 2 new status, 3 now, 4 retention seconds, 5 pool key pattern,
 #       6 deliveries max length, 7 events max length, 8 delivery id, 9 action, 10 job id,
-#       11 matched (1/0), 12 entity id, 13 pool, 14 pools member, 15 image, 16 labels (JSON),
+#       11 why a new job is not recorded ('' when it is: matched and not blocked), 12 entity id,
+#       13 pool, 14 pools member, 15 image, 16 labels (JSON),
 #       17 runner name, 18 conclusion, 19.. field/value pairs of a new job's hash
 APPLY_JOB_EVENT = """
 local version = redis.call('GET', KEYS[2]) or '0'
@@ -45,7 +46,7 @@ local new, now, job_id = ARGV[2], ARGV[3], ARGV[10]
 local known = redis.call('HMGET', KEYS[1], 'status', 'entity_id', 'k8s_pool', 'k8s_image', 'labels')
 local old = known[1]
 local entity, pool, image, labels = ARGV[12], ARGV[13], ARGV[15], ARGV[16]
-local outcome, reason = 'ignored', 'no_label_match'
+local outcome, reason = 'ignored', ARGV[11]
 
 local function finish_fields(fields)
   if new == 'running' then
@@ -61,7 +62,7 @@ local function finish_fields(fields)
 end
 
 if not old then
-  if ARGV[11] == '1' then
+  if ARGV[11] == '' then
     local fields = {'status', new, 'created_at', now, 'started_at', '', 'completed_at', '',
                     'conclusion', '', 'runner_name', ''}
     for i = 19, #ARGV do fields[#fields + 1] = ARGV[i] end
@@ -132,21 +133,33 @@ def config_version() -> str:
 
 
 def bump_config_version() -> None:
-    """Tell every process that its cached mappings are stale."""
+    """Tell every process that its cached mappings and account flags are stale."""
     with _unavailable_on_error():
         client().incr(keys().config_version)
 
 
+def check_config_version(version: str) -> None:
+    """Raise StaleConfig unless `version` is the config version in Redis."""
+    current = config_version()
+    if current != version:
+        raise StaleConfig(current)
+
+
 def apply_job_event(
-    event: WorkflowJobEvent, match: Match | None, version: str, delivery: Delivery
+    event: WorkflowJobEvent,
+    match: Match | None,
+    version: str,
+    delivery: Delivery,
+    unmatched: Reason = Reason.NO_LABEL_MATCH,
 ) -> Result:
     """Record one `workflow_job` delivery: the transition, the events stream, the log, the counters.
 
     Reads and writes, atomically: the job hash, its pool set, the pools set, the history index,
     the events stream, the delivery log and the counters. A job RunnerHub has not seen is created
-    at the event's status if `match` is given, and ignored otherwise; a known job only moves
-    forward, whatever its labels match now. Raises StaleConfig when `version` is not the mapping
-    version in Redis (nothing is written then) and StoreUnavailable when Redis fails.
+    at the event's status if `match` is given, and ignored for the reason `unmatched` otherwise
+    (no label match, or a blocked account); a known job only moves forward, whatever its labels
+    match now. Raises StaleConfig when `version` is not the config version in Redis (nothing is
+    written then) and StoreUnavailable when Redis fails.
     """
     k = keys()
     new_job_fields: list[str | int] = []
@@ -176,7 +189,7 @@ def apply_job_event(
             args=[
                 version, event.status, _now(), settings.HISTORY_RETENTION_DAYS * 86400,
                 k.pool_jobs_pattern, settings.DELIVERY_LOG_LENGTH, settings.EVENTS_STREAM_LENGTH,
-                delivery.delivery_id, event.action, event.job_id, int(match is not None),
+                delivery.delivery_id, event.action, event.job_id, "" if match else unmatched,
                 event.entity_id, pool, pool_member(event.entity_id, pool),
                 match.image if match else "", json.dumps(list(event.labels)),
                 event.runner_name, event.conclusion, *new_job_fields,

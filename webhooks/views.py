@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from webhooks import lifecycle, signatures, store
+from webhooks import lifecycle, proxy, signatures, store
 from webhooks.events import PayloadError, decode_body
 from webhooks.outcomes import Delivery, Reason, Result
 
@@ -36,8 +36,9 @@ def webhook(request: HttpRequest) -> HttpResponse:
         payload = decode_body(body, request.content_type or "")
     except PayloadError as exc:
         return _respond(lifecycle.reject(delivery, Reason.BAD_PAYLOAD, f"bad payload: {exc}"))
+    raw = proxy.RawDelivery.of(body, request.headers)
     try:
-        result = lifecycle.handle_delivery(delivery.delivery_id, delivery.event, payload)
+        result = lifecycle.handle_delivery(delivery.delivery_id, delivery.event, payload, raw)
     except store.StoreUnavailable:
         log.error("webhook.unavailable delivery=%s", delivery.delivery_id)
         return HttpResponse("redis unavailable, redeliver later", status=503, content_type=_TEXT)
@@ -52,6 +53,9 @@ _SIGNATURE_WORDS = {
 
 
 def _respond(result: Result) -> HttpResponse:
+    if result.reply is not None:
+        reply = result.reply
+        return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)
     return HttpResponse(result.message(), status=result.http_status, content_type=_TEXT)
 
 

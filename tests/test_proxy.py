@@ -1,0 +1,357 @@
+"""The staging proxy: production hands a staging account's deliveries to staging, unchanged."""
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import redis
+
+from tests.factories import AccountFactory, WorkflowJobPayloadFactory
+from tests.redis_server import free_port
+from tests.webhook_client import fixture_bytes, github_headers
+from webhooks import proxy, store
+from webhooks.models import Account
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass
+class FakeStaging:
+    """A staging deployment that records what reaches it and answers as told."""
+
+    status: int = 200
+    body: bytes = b"stored: job 1 pending in pool scw-em-rv1"
+    content_type: str = "text/plain; charset=utf-8"
+    delay: float = 0.0  # before the status line
+    drip: float = 0.0  # between the bytes of the body
+    received: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def staging(settings: Any) -> Iterator[FakeStaging]:
+    fake = FakeStaging()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            fake.received.append((self.path, dict(self.headers.items()), body))
+            time.sleep(fake.delay)
+            self.send_response(fake.status)
+            self.send_header("Content-Type", fake.content_type)
+            self.send_header("Content-Length", str(len(fake.body)))
+            self.end_headers()
+            chunks = (
+                [fake.body[i : i + 1] for i in range(len(fake.body))] if fake.drip else [fake.body]
+            )
+            for chunk in chunks:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                time.sleep(fake.drip)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}/"
+    settings.RUNNERHUB_ENV = "prod"
+    settings.STAGING_URL = fake.url
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+def staging_account(**fields: Any) -> Account:
+    return AccountFactory(staging=True, **fields)
+
+
+def payload_of(account: Account, **fields: Any) -> dict[str, Any]:
+    return WorkflowJobPayloadFactory(repository__owner__id=account.github_id, **fields)
+
+
+def prod_keys(redis_client: redis.Redis) -> list[str]:
+    """Every production key but the config version, which admin saves move."""
+    return sorted(set(redis_client.keys("prod:*")) - {store.keys().config_version})
+
+
+def test_a_staging_accounts_delivery_reaches_staging_byte_for_byte(
+    client: Any, staging: FakeStaging, redis_client: redis.Redis
+) -> None:
+    # Real GitHub bytes: their whitespace must survive, or staging's signature check fails.
+    body = fixture_bytes("workflow_job.queued.payload.json")
+    staging_account(github_id=json.loads(body)["repository"]["owner"]["id"])
+
+    headers = github_headers(body)
+    response = client.post(
+        "/", data=body, content_type="application/json",
+        headers={**headers, "X-GitHub-Hook-ID": "42", "X-Hub-Signature": "sha1=legacy"},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert response.content == staging.body
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    [(path, sent, received)] = staging.received
+    assert (path, received) == ("/", body)
+    assert sent["X-Hub-Signature-256"] == headers["X-Hub-Signature-256"]
+    assert sent["X-Hub-Signature"] == "sha1=legacy"
+    assert sent["X-Github-Event"] == "workflow_job"
+    assert sent["X-Github-Delivery"] == headers["X-GitHub-Delivery"]
+    assert sent["X-Github-Hook-Id"] == "42"
+    assert sent["User-Agent"] == "GitHub-Hookshot/test"
+    assert sent["Content-Type"] == "application/json"
+    assert prod_keys(redis_client) == []
+
+
+def test_a_form_encoded_delivery_is_forwarded_as_it_came(
+    deliver: Callable[..., Any], staging: FakeStaging
+) -> None:
+    account = staging_account()
+    payload = payload_of(account)
+
+    response = deliver(payload, form=True)
+
+    [(_, sent, received)] = staging.received
+    assert response.status_code == 200
+    assert sent["Content-Type"] == "application/x-www-form-urlencoded"
+    assert received == urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def test_only_githubs_headers_are_forwarded(
+    deliver: Callable[..., Any], staging: FakeStaging
+) -> None:
+    account = staging_account()
+
+    deliver(
+        payload_of(account),
+        headers={
+            "Cookie": "sessionid=secret",
+            "Authorization": "Bearer x",
+            "X-Forwarded-For": "1.2.3.4",
+        },
+    )
+
+    [(_, sent, _)] = staging.received
+    assert {"Cookie", "Authorization", "X-Forwarded-For"}.isdisjoint(sent)
+
+
+@pytest.mark.parametrize("status", [201, 400, 401, 503])
+def test_stagings_status_and_body_are_what_github_gets(
+    deliver: Callable[..., Any], staging: FakeStaging, status: int
+) -> None:
+    staging.status, staging.body = status, f"staging says {status}".encode()
+
+    response = deliver(payload_of(staging_account()))
+
+    assert (response.status_code, response.content) == (status, staging.body)
+
+
+def test_a_long_answer_from_staging_is_cut(
+    deliver: Callable[..., Any], staging: FakeStaging
+) -> None:
+    staging.body = b"x" * (proxy.MAX_REPLY_BYTES + 10)
+
+    response = deliver(payload_of(staging_account()))
+
+    assert response.content == b"x" * proxy.MAX_REPLY_BYTES
+
+
+def test_any_action_of_a_staging_account_is_forwarded(
+    deliver: Callable[..., Any], staging: FakeStaging
+) -> None:
+    # Staging decides what to ignore, and logs it in its own delivery log.
+    deliver(payload_of(staging_account(), action="waiting"))
+
+    assert len(staging.received) == 1
+
+
+def test_staging_url_with_a_path_is_posted_to_that_path(
+    deliver: Callable[..., Any], staging: FakeStaging, settings: Any
+) -> None:
+    settings.STAGING_URL = staging.url + "hooks/github?from=prod"
+
+    deliver(payload_of(staging_account()))
+
+    assert staging.received[0][0] == "/hooks/github?from=prod"
+
+
+@pytest.mark.parametrize("secret", [None, "not-the-secret"], ids=["unsigned", "wrongly signed"])
+def test_a_delivery_that_fails_the_signature_check_never_reaches_staging(
+    deliver: Callable[..., Any], staging: FakeStaging, secret: str | None
+) -> None:
+    response = deliver(payload_of(staging_account()), secret=secret)
+
+    assert response.status_code == 401
+    assert staging.received == []
+
+
+def test_staging_refusing_the_connection_answers_502_and_records_nothing(
+    deliver: Callable[..., Any], settings: Any, redis_client: redis.Redis, caplog: Any
+) -> None:
+    settings.STAGING_URL = f"http://127.0.0.1:{free_port()}/"
+    payload = payload_of(staging_account())
+
+    with caplog.at_level(logging.INFO, logger="webhooks.proxy"):
+        response = deliver(payload, headers={"X-GitHub-Delivery": "delivery-502"})
+
+    assert response.status_code == 502
+    assert response.content == b"staging refused the connection, redeliver later"
+    assert "proxy.failed delivery=delivery-502 kind=refused status=502" in caplog.messages
+    assert prod_keys(redis_client) == []
+
+
+def test_staging_not_answering_in_time_answers_504_and_records_nothing(
+    deliver: Callable[..., Any], staging: FakeStaging, settings: Any, redis_client: redis.Redis,
+    caplog: Any,
+) -> None:  # fmt: skip
+    settings.STAGING_TIMEOUT_SECONDS = 0.3
+    staging.delay = 2
+
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="webhooks.proxy"):
+        response = deliver(
+            payload_of(staging_account()), headers={"X-GitHub-Delivery": "delivery-504"}
+        )
+
+    assert time.monotonic() - started < 1.5
+    assert response.status_code == 504
+    assert response.content == b"staging did not answer in time, redeliver later"
+    assert "proxy.failed delivery=delivery-504 kind=timeout status=504" in caplog.messages
+    assert prod_keys(redis_client) == []
+
+
+def test_the_timeout_bounds_the_whole_answer_not_each_read(
+    deliver: Callable[..., Any], staging: FakeStaging, settings: Any
+) -> None:
+    # Each byte comes well within the timeout; all of them together do not.
+    settings.STAGING_TIMEOUT_SECONDS = 0.5
+    staging.body, staging.drip = b"x" * 40, 0.05
+
+    started = time.monotonic()
+    response = deliver(payload_of(staging_account()))
+
+    assert response.status_code == 504
+    assert time.monotonic() - started < 1.5
+
+
+def test_an_unreachable_staging_host_answers_502(
+    deliver: Callable[..., Any], settings: Any, caplog: Any
+) -> None:
+    settings.STAGING_URL = "http://staging.invalid/"
+
+    with caplog.at_level(logging.ERROR, logger="webhooks.proxy"):
+        response = deliver(payload_of(staging_account()), headers={"X-GitHub-Delivery": "d-dns"})
+
+    assert response.status_code == 502
+    assert response.content == b"staging could not be reached, redeliver later"
+    assert caplog.messages[0].startswith("proxy.failed delivery=d-dns kind=error status=502 error=")
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        lambda s: setattr(s, "RUNNERHUB_ENV", "staging"),
+        lambda s: setattr(s, "STAGING_URL", ""),
+    ],
+    ids=["on staging itself", "without STAGING_URL"],
+)
+def test_a_deployment_that_does_not_forward_records_staging_accounts_itself(
+    deliver: Callable[..., Any], staging: FakeStaging, settings: Any,
+    redis_client: redis.Redis, setup: Callable[[Any], None],
+) -> None:  # fmt: skip
+    setup(settings)
+    payload = payload_of(staging_account())
+
+    response = deliver(payload)
+
+    assert response.content.decode().startswith("stored:")
+    assert staging.received == []
+    job_key = f"{settings.RUNNERHUB_ENV}:job:{payload['workflow_job']['id']}"
+    assert redis_client.exists(job_key)
+
+
+def test_other_accounts_are_recorded_in_production(
+    deliver: Callable[..., Any], staging: FakeStaging, redis_client: redis.Redis
+) -> None:
+    staging_account()
+    payload = payload_of(AccountFactory())
+
+    response = deliver(payload)
+
+    assert response.content.decode().startswith("stored:")
+    assert staging.received == []
+    assert redis_client.exists(store.keys().job(payload["workflow_job"]["id"]))
+
+
+def test_a_staging_accounts_other_events_are_not_forwarded(
+    deliver: Callable[..., Any], staging: FakeStaging
+) -> None:
+    account = staging_account()
+
+    response = deliver(
+        {"zen": "Design for failure.", "repository": {"owner": {"id": account.github_id}}},
+        event="ping",
+    )
+
+    assert response.content.decode() == "pong"
+    assert staging.received == []
+
+
+def test_a_blocked_staging_account_is_ignored_not_forwarded(
+    deliver: Callable[..., Any], staging: FakeStaging
+) -> None:
+    response = deliver(payload_of(staging_account(blocked=True)))
+
+    assert response.content.decode() == "ignored: the account is blocked"
+    assert staging.received == []
+
+
+def test_an_account_moved_to_staging_in_another_process_is_forwarded_from_the_next_delivery(
+    deliver: Callable[..., Any], staging: FakeStaging
+) -> None:
+    account = AccountFactory()
+    deliver(payload_of(account))
+    Account.objects.filter(pk=account.pk).update(staging=True)
+    store.bump_config_version()
+
+    deliver(payload_of(account))
+
+    assert len(staging.received) == 1
+
+
+def test_an_account_moved_back_to_production_in_another_process_is_recorded_from_the_next_delivery(
+    deliver: Callable[..., Any], staging: FakeStaging, redis_client: redis.Redis
+) -> None:
+    account = staging_account()
+    deliver(payload_of(account))
+    Account.objects.filter(pk=account.pk).update(staging=False)
+    store.bump_config_version()
+
+    payload = payload_of(account)
+    response = deliver(payload)
+
+    assert len(staging.received) == 1  # the first delivery only
+    assert response.content.decode().startswith("stored:")
+    assert redis_client.exists(store.keys().job(payload["workflow_job"]["id"]))
+
+
+def test_forwarding_with_redis_down_fails_the_delivery_for_redelivery(
+    deliver: Callable[..., Any], staging: FakeStaging, redis_server: Any
+) -> None:
+    # Without Redis production cannot tell whether the account is still a staging one.
+    account = staging_account()
+    deliver(payload_of(account))
+    redis_server.stop()
+
+    response = deliver(payload_of(account))
+
+    assert response.status_code == 503
+    assert len(staging.received) == 1
