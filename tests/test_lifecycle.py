@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 ACTIONS = ("queued", "in_progress", "completed")
 
 
-NOT_FORWARDED = proxy.RawDelivery(b"", ())
+NOT_FORWARDED = proxy.RawDelivery(b"", {})
 
 
 def handle(payload: dict, event: str = "workflow_job") -> lifecycle.Result:

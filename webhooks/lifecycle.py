@@ -119,9 +119,17 @@ def _conclude(delivery: Delivery, result: Result) -> Result:
     return result
 
 
+# Every delivery is in the `{env}:deliveries` stream already; the process log keeps what an
+# operator must see (rejections, forwarding) at INFO and above, routine deliveries at DEBUG.
+_LOG_LEVELS = {Outcome.REJECTED: logging.WARNING, Outcome.FORWARDED: logging.INFO}
+
+
 def _log(delivery: Delivery, result: Result) -> None:
+    level = _LOG_LEVELS.get(result.outcome, logging.DEBUG)
+    if not log.isEnabledFor(level):
+        return
     log.log(
-        logging.WARNING if result.outcome == Outcome.REJECTED else logging.INFO,
+        level,
         "webhook.delivery delivery=%s event=%s action=%s job_id=%s outcome=%s reason=%s "
         "status=%s previous=%s pool=%s",
         delivery.delivery_id,

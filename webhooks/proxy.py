@@ -10,10 +10,12 @@ import logging
 import socket
 import time
 from collections.abc import Mapping
+from typing import Any
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.http.request import HttpHeaders
 
 from webhooks.config import Snapshot
 from webhooks.outcomes import Outcome, Reason, Reply, Result
@@ -30,19 +32,18 @@ _TEXT = "text/plain; charset=utf-8"
 
 @dataclass(frozen=True)
 class RawDelivery:
-    """A delivery as it arrived: the bytes GitHub signed and the headers staging needs."""
+    """A delivery as it arrived: the bytes GitHub signed, and the request's WSGI environ from
+    which the headers staging needs are picked only when the delivery is forwarded."""
 
     body: bytes
-    headers: tuple[tuple[str, str], ...]
+    environ: Mapping[str, Any]
 
-    @classmethod
-    def of(cls, body: bytes, headers: Mapping[str, str]) -> "RawDelivery":
-        kept = tuple(
-            (name, value)
-            for name, value in headers.items()
+    def headers(self) -> dict[str, str]:
+        return {
+            name: value
+            for name, value in HttpHeaders(self.environ).items()
             if name.lower() in FORWARDED_NAMES or name.lower().startswith(FORWARDED_PREFIXES)
-        )
-        return cls(body, kept)
+        }
 
 
 def should_forward(snapshot: Snapshot, owner_id: int | None) -> bool:
@@ -108,7 +109,7 @@ def _post(url: str, raw: RawDelivery, timeout: float) -> Reply:
     connection = connection_class(parts.hostname or "", parts.port, timeout=timeout)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        connection.request("POST", target, body=raw.body, headers=dict(raw.headers))
+        connection.request("POST", target, body=raw.body, headers=raw.headers())
         # Kept here: the connection hands its socket over to a response that closes it.
         sock = connection.sock
         _set_remaining(sock, deadline)

@@ -162,6 +162,7 @@ def apply_job_event(
     written then) and StoreUnavailable when Redis fails.
     """
     k = keys()
+    labels = json.dumps(list(event.labels))
     new_job_fields: list[str | int] = []
     if match is not None:
         new_job_fields = [
@@ -169,7 +170,7 @@ def apply_job_event(
             "entity_id", event.entity_id,
             "entity_type", event.entity_type,
             "entity_name", event.owner_login,
-            "labels", json.dumps(list(event.labels)),
+            "labels", labels,
             "k8s_pool", match.pool,
             "k8s_image", match.image,
             "repo", event.repo_full_name,
@@ -191,7 +192,7 @@ def apply_job_event(
                 k.pool_jobs_pattern, settings.DELIVERY_LOG_LENGTH, settings.EVENTS_STREAM_LENGTH,
                 delivery.delivery_id, event.action, event.job_id, "" if match else unmatched,
                 event.entity_id, pool, pool_member(event.entity_id, pool),
-                match.image if match else "", json.dumps(list(event.labels)),
+                match.image if match else "", labels,
                 event.runner_name, event.conclusion, *new_job_fields,
             ],
         )  # fmt: skip
