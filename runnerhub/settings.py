@@ -40,6 +40,9 @@ MAPPING_CACHE_SECONDS = env_int("MAPPING_CACHE_SECONDS", 60, minimum=1)
 
 STAGING_URL = env_str("STAGING_URL")
 
+# /usage and /history show repositories and jobs; on, only signed-in staff may see them.
+REPORTS_REQUIRE_LOGIN = env_bool("REPORTS_REQUIRE_LOGIN", False)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -50,6 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "runnerhub.apps.RunnerHubConfig",
     "webhooks",
+    "reports",
 ]
 
 MIDDLEWARE = [
