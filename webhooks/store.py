@@ -294,17 +294,19 @@ def read_jobs(job_ids: Sequence[str], fields: Sequence[str] = ()) -> list[dict[s
             else:
                 pipe.hgetall(k.job(job_id))
         replies = pipe.execute()
-    jobs: list[dict[str, str] | None] = []
-    for reply in replies:
-        if fields:
-            # HMGET of a missing key answers all nils; every job hash has a status.
-            found = reply[0] is not None
-            record = {field: _text(value or b"") for field, value in zip(fields, reply)}
-        else:
-            found = bool(reply)
-            record = {_text(field): _text(value) for field, value in reply.items()}
-        jobs.append(record if found else None)
-    return jobs
+    # Decoded inline: /usage reads every field of every active job, thousands of values.
+    if fields:
+        # HMGET of a missing key answers all nils; every job hash has a status.
+        return [
+            {field: (value or b"").decode() for field, value in zip(fields, reply)}
+            if reply[0] is not None
+            else None
+            for reply in replies
+        ]
+    return [
+        {field.decode(): value.decode() for field, value in reply.items()} if reply else None
+        for reply in replies
+    ]
 
 
 def read_history_ids(start: float, end: float, offset: int, count: int) -> list[str]:

@@ -1,7 +1,8 @@
 """Template filters for the report pages: durations and times, humanely."""
 from django import template
+from django.utils.html import format_html
 
-from reports.jobs import iso_utc
+from reports.jobs import PRIVATE_REPOSITORY, JobRow, iso_utc
 
 register = template.Library()
 
@@ -27,3 +28,30 @@ def utc(seconds: float | None) -> str:
     """Epoch seconds as `2025-01-31T12:34:56Z`; an em dash when unknown."""
     return iso_utc(seconds) or "—"
 
+
+
+@register.simple_tag
+def repository(job: JobRow) -> str:
+    """The job's repository, linked; "private repository" when masked for this viewer.
+
+    A tag rather than an include: /usage draws it for every active job, and format_html
+    escapes what came from the payload just as the template would.
+    """
+    if job.masked:
+        return format_html('<span class="private">{}</span>', PRIVATE_REPOSITORY)
+    if not job.repo_url:
+        return job.repo or "—"
+    badge = format_html(' <span class="badge private-badge">{}</span>', "private") if job.private else ""
+    return format_html('<a href="{}">{}</a>{}', job.repo_url, job.repo, badge)
+
+
+@register.simple_tag
+def job_link(job: JobRow) -> str:
+    """The job's name linked to GitHub, and its workflow; only its id when masked."""
+    if job.masked:
+        return format_html('<span class="muted">job {}</span>', job.job_id)
+    name = job.job_name or job.job_id
+    link = format_html('<a href="{}">{}</a>', job.job_url, name) if job.job_url else name
+    if job.workflow_name:
+        return format_html('{} <span class="muted">{}</span>', link, job.workflow_name)
+    return format_html("{}", link)
