@@ -338,8 +338,9 @@ def read_history_slices(
     return [[_text(job_id) for job_id in reply] for reply in replies]
 
 
-def count_history(ranges: Sequence[tuple[float, float]]) -> list[int]:
-    """How many jobs were created in each [start, end): one ZCOUNT each, O(log N), one pipeline."""
+def count_history(ranges: Sequence[tuple[float, float]]) -> list[tuple[int, int]]:
+    """For each [start, end): how many jobs were created in it, and how many after it (the
+    history rank of its newest job). Two ZCOUNTs each, O(log N), in one pipeline."""
     if not ranges:
         return []
     k = keys()
@@ -347,16 +348,26 @@ def count_history(ranges: Sequence[tuple[float, float]]) -> list[int]:
         pipe = client().pipeline(transaction=False)
         for start, end in ranges:
             pipe.zcount(k.history, start, f"({end}")
-        return [int(count) for count in pipe.execute()]
+            pipe.zcount(k.history, end, "+inf")
+        counts = [int(count) for count in pipe.execute()]
+    return list(zip(counts[0::2], counts[1::2]))
 
 
-def oldest_history_time(start: float, end: float) -> float | None:
-    """When the oldest job created in [start, end) was created, or None when there is none."""
+def read_history_ranks(spans: Sequence[tuple[int, int]]) -> list[list[str]]:
+    """For each (first, count): `count` job ids from rank `first` of the history, newest first.
+
+    By rank, O(log N + count) each however deep: for sampling a long period. Ranks move when
+    jobs arrive, so a span read after the ranks were counted may be shifted by a few jobs.
+    """
+    if not spans:
+        return []
+    k = keys()
     with _unavailable_on_error():
-        first = client().zrange(
-            keys().history, start, f"({end}", byscore=True, offset=0, num=1, withscores=True
-        )
-    return float(first[0][1]) if first else None
+        pipe = client().pipeline(transaction=False)
+        for first, count in spans:
+            pipe.zrange(k.history, first, first + count - 1, desc=True)
+        replies = pipe.execute()
+    return [[_text(job_id) for job_id in reply] for reply in replies]
 
 
 def read_deliveries(count: int) -> list[dict[str, str]]:
