@@ -1,14 +1,14 @@
 """What /usage shows: every pool's demand (by label set), its supply, and the delivery log."""
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reports.jobs import JobRow, epoch, iso_utc, job_row
 from webhooks import store
 from webhooks.outcomes import IGNORED_WHY, Outcome, Reason
 
-RECENT_DELIVERIES = 50
+RECENT_DELIVERIES = 30
 OUTCOMES = frozenset(outcome.value for outcome in Outcome)
 REASONS = frozenset(reason.value for reason in Reason)
 
@@ -75,6 +75,10 @@ class UsageReport:
     @property
     def active_pools(self) -> tuple[PoolUsage, ...]:
         return tuple(pool for pool in self.pools if not pool.idle)
+
+    @property
+    def idle_pools(self) -> tuple[PoolUsage, ...]:
+        return tuple(pool for pool in self.pools if pool.idle)
 
     @property
     def pending(self) -> int:
@@ -151,9 +155,19 @@ def build_usage(show_private: bool, deliveries: int = RECENT_DELIVERIES) -> Usag
         _pool_usage(pool, [jobs_by_id[job_id] for job_id in pool.job_ids if job_id in jobs_by_id])
         for pool in pools
     ]
+    # The pools set only knows ids: an idle pool borrows its name from a busy pool of its account.
+    names = {pool.entity_id: (pool.account, pool.entity_type) for pool in usage if pool.account}
+    usage = [
+        replace(pool, account=names[pool.entity_id][0], entity_type=names[pool.entity_id][1])
+        if not pool.account and pool.entity_id in names
+        else pool
+        for pool in usage
+    ]
     # Pools with demand or supply first; then by account and pool, so the page reads the same
     # from one refresh to the next.
-    usage.sort(key=lambda pool: (pool.idle, (pool.account or pool.entity_id).lower(), pool.pool))
+    usage.sort(
+        key=lambda pool: (pool.idle, not pool.account, pool.account.lower(), pool.entity_id, pool.pool)
+    )
     return UsageReport(
         drawn_at=now,
         pools=tuple(usage),

@@ -84,22 +84,28 @@ def test_it_puts_the_longest_waiting_job_first(client, deliver, clock, redis_cli
 
 
 def test_it_shows_each_pools_workers_and_totals(client, deliver, clock, redis_client):
-    run_job(deliver, clock, time.time() - MINUTE, repository__owner__id=11)
+    run_job(deliver, clock, time.time() - MINUTE, repository__owner__id=11,
+            repository__owner__login="busy-org")
     redis_client.sadd(KEYS.pool_workers(11, "scw-em-rv1"), "runner-a1", "runner-b2")
-    redis_client.sadd(KEYS.pools, "12:cloudv10x-pioneer")  # seen once, idle now
+    redis_client.sadd(KEYS.pools, "12:cloudv10x-pioneer", "11:cloudv10x-rvv")  # seen, idle now
 
     response = client.get("/usage")
 
     html = response.content.decode()
     assert response.status_code == 200
     assert '<code class="worker">runner-a1</code>' in html and '<code class="worker">runner-b2</code>' in html
-    assert "account 12" in html  # an idle pool has no job to name its account
+    idle_list = html.split('<details class="idle-pools">')[1].split("</details>")[0]
+    assert "2 idle pools" in idle_list
+    assert "account 12" in idle_list  # no job anywhere names this account
+    assert "busy-org" in idle_list  # named after its account's busy pool
     body = client.get("/usage.json").json()
     assert pool_of(body, "scw-em-rv1")["workers"] == ["runner-a1", "runner-b2"]
     idle = pool_of(body, "cloudv10x-pioneer")
     assert (idle["pending"], idle["running"], idle["workers"], idle["account"]) == (0, 0, [], None)
+    assert pool_of(body, "cloudv10x-rvv")["account"] == "busy-org"
     assert body["totals"] == {"pending": 1, "running": 0, "workers": 2}
-    assert [p["pool"] for p in body["pools"]] == ["scw-em-rv1", "cloudv10x-pioneer"]
+    assert [p["pool"] for p in body["pools"]] == ["scw-em-rv1", "cloudv10x-rvv", "cloudv10x-pioneer"]
+    assert redis_client.scard(KEYS.pools) == 3
 
 
 def test_it_says_why_each_recent_delivery_ended_as_it_did(client, deliver, redis_client):
