@@ -75,7 +75,9 @@ class Client:
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.secret = secret.encode()
 
-    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict | None = None
+    ) -> tuple[int, bytes]:
         connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
             connection.request(method, path, body=body or None, headers=headers or {})
@@ -105,7 +107,9 @@ def fill(client: Client, jobs: int, steps: tuple[str, ...], concurrency: int) ->
     """Send every job's deliveries in order, `concurrency` jobs at a time; the deliveries/s."""
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        for _ in pool.map(lambda job: client.lifecycle(job, steps), (next(_ids) for _ in range(jobs))):
+        for _ in pool.map(
+            lambda job: client.lifecycle(job, steps), (next(_ids) for _ in range(jobs))
+        ):
             pass
     return jobs * len(steps) / (time.perf_counter() - started)
 
@@ -183,7 +187,9 @@ def main() -> int:
         print(f"RunnerHub at {base_url}, Redis at {redis_url}")
         for size in (args.small, args.large):
             rate = fill(client, size - store.zcard(history_key), full, args.concurrency)
-            print(f"filled to {store.zcard(history_key):,} completed jobs ({rate:,.0f} deliveries/s)")
+            print(
+                f"filled to {store.zcard(history_key):,} completed jobs ({rate:,.0f} deliveries/s)"
+            )
             for path, medians in pages.items():
                 medians[size] = median_ms(client, path, args.requests, warmup)
                 print(f"  GET {path:<42} median {medians[size]:7.1f} ms")
@@ -196,7 +202,10 @@ def main() -> int:
         print(f"  GET {'/usage':<42} median {usage:7.1f} ms")
         print(f"  GET {'/usage.json':<42} median {usage_json:7.1f} ms")
 
-        small, large = pages["/history?per_page=100"][args.small], pages["/history?per_page=100"][args.large]
+        small, large = (
+            pages["/history?per_page=100"][args.small],
+            pages["/history?per_page=100"][args.large],
+        )
         ratio = large / small
         verdict = "ok" if ratio < 2 and large < 100 else "TOO SLOW"
         print(

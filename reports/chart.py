@@ -93,7 +93,9 @@ def stacked_bars(
         f"Jobs per day from {days[0].isoformat()} to {days[-1].isoformat()}: "
         f"{sum(totals):,} in all, at most {max(totals):,} in a day."
     )
-    return Chart(WIDTH, HEIGHT, LEFT, right, TOP, bottom, tuple(bars), x_ticks, y_ticks, legend, summary)
+    return Chart(
+        WIDTH, HEIGHT, LEFT, right, TOP, bottom, tuple(bars), x_ticks, y_ticks, legend, summary
+    )
 
 
 def _nice_ceiling(value: int) -> int:

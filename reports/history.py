@@ -39,7 +39,9 @@ DAY = 86400
 
 _RELATIVE = re.compile(r"^-(?P<amount>\d{1,6})(?P<unit>[mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": DAY, "w": 7 * DAY}
-_TIME_HELP = "use an ISO date (2025-01-31), an ISO time (2025-01-31T12:00Z) or a relative time like -7d"
+_TIME_HELP = (
+    "use an ISO date (2025-01-31), an ISO time (2025-01-31T12:00Z) or a relative time like -7d"
+)
 
 
 class QueryError(ValueError):
@@ -69,7 +71,8 @@ class HistoryQuery:
         return (self.page - 1) * self.per_page
 
     def matches(self, record: Mapping[str, str]) -> bool:
-        """Whether a job (its FILTER_FIELDS at least) passes the account, pool and status filters."""
+        """Whether a job (its FILTER_FIELDS at least) passes the account, pool and status
+        filters."""
         if self.status and record.get("status") != self.status:
             return False
         if self.pool and record.get("k8s_pool", "").lower() != self.pool.lower():

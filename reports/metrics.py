@@ -35,10 +35,14 @@ class RunnerHubCollector(Collector):
 
         labels = ["entity_id", "pool"]
         pending = GaugeMetricFamily(
-            "runnerhub_pool_pending_jobs", "Jobs queued and not yet started, per pool.", labels=labels
+            "runnerhub_pool_pending_jobs",
+            "Jobs queued and not yet started, per pool.",
+            labels=labels,
         )
         running = GaugeMetricFamily(
-            "runnerhub_pool_running_jobs", "Jobs started and not yet completed, per pool.", labels=labels
+            "runnerhub_pool_running_jobs",
+            "Jobs started and not yet completed, per pool.",
+            labels=labels,
         )
         workers = GaugeMetricFamily(
             "runnerhub_pool_workers", "Runner pods the scheduler reports, per pool.", labels=labels

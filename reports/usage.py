@@ -166,7 +166,13 @@ def build_usage(show_private: bool, deliveries: int = RECENT_DELIVERIES) -> Usag
     # Pools with demand or supply first; then by account and pool, so the page reads the same
     # from one refresh to the next.
     usage.sort(
-        key=lambda pool: (pool.idle, not pool.account, pool.account.lower(), pool.entity_id, pool.pool)
+        key=lambda pool: (
+            pool.idle,
+            not pool.account,
+            pool.account.lower(),
+            pool.entity_id,
+            pool.pool,
+        )
     )
     return UsageReport(
         drawn_at=now,

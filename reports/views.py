@@ -16,7 +16,9 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from reports import chart, history, metrics as metrics_exposition, usage as usage_report
+from reports import chart, history
+from reports import metrics as metrics_exposition
+from reports import usage as usage_report
 from webhooks import store
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,9 @@ def history_page(request: HttpRequest, as_json: bool = False) -> HttpResponse:
         "section": "history",
         "report": report,
         "chart": chart.stacked_bars(report.days, report.series, report.day_counts),
-        "links": {rel: _page_url(request, report, page) for rel, page in report.page_links().items()},
+        "links": {
+            rel: _page_url(request, report, page) for rel, page in report.page_links().items()
+        },
         "statuses": history.STATUSES,
         "max_per_page": history.MAX_PER_PAGE,
         "scan_limit": history.SCAN_LIMIT,
@@ -118,5 +122,7 @@ def _link_header(request: HttpRequest, report: history.HistoryReport) -> str:
         params = report.query.params(page)
         if request.GET.get("format") == "json":
             params["format"] = "json"
-        links.append(f'<{request.build_absolute_uri(request.path)}?{urlencode(params)}>; rel="{rel}"')
+        links.append(
+            f'<{request.build_absolute_uri(request.path)}?{urlencode(params)}>; rel="{rel}"'
+        )
     return ", ".join(links)

@@ -36,18 +36,43 @@ def test_it_says_so_when_there_is_no_history(client, redis_client):
     assert b"No jobs in this period match these filters." in response.content
     assert b"No jobs in this period." in response.content  # the chart's empty state
     body = client.get("/history.json").json()
-    assert body["total"] == 0 and body["groups"] == [] and body["pools"] == [] and body["days"] == []
+    assert (
+        body["total"] == 0 and body["groups"] == [] and body["pools"] == [] and body["days"] == []
+    )
     assert redis_client.zcard(KEYS.history) == 0
 
 
-def test_it_lists_jobs_newest_first_grouped_by_account_and_pool(client, deliver, clock, redis_client):
+def test_it_lists_jobs_newest_first_grouped_by_account_and_pool(
+    client, deliver, clock, redis_client
+):
     now = time.time()
-    old = run_job(deliver, clock, now - 3 * HOUR, waited=240, ran=7380,
-                  repository__owner__login="alpha", workflow_job__name="old build")
-    mid = run_job(deliver, clock, now - 2 * HOUR, waited=60,
-                  repository__owner__login="beta", repository__owner__id=102, workflow_job__name="mid build")
-    new = run_job(deliver, clock, now - HOUR, repository__owner__login="alpha", repository__owner__id=101,
-                  workflow_job__labels=["ubuntu-24.04-riscv-rvv"], workflow_job__name="new build")
+    old = run_job(
+        deliver,
+        clock,
+        now - 3 * HOUR,
+        waited=240,
+        ran=7380,
+        repository__owner__login="alpha",
+        workflow_job__name="old build",
+    )
+    mid = run_job(
+        deliver,
+        clock,
+        now - 2 * HOUR,
+        waited=60,
+        repository__owner__login="beta",
+        repository__owner__id=102,
+        workflow_job__name="mid build",
+    )
+    new = run_job(
+        deliver,
+        clock,
+        now - HOUR,
+        repository__owner__login="alpha",
+        repository__owner__id=101,
+        workflow_job__labels=["ubuntu-24.04-riscv-rvv"],
+        workflow_job__name="new build",
+    )
 
     response = client.get("/history")
 
@@ -60,7 +85,9 @@ def test_it_lists_jobs_newest_first_grouped_by_account_and_pool(client, deliver,
     body = client.get("/history?format=json").json()
     assert ids_of(body) == [job_id(new), job_id(mid), job_id(old)]
     assert [(g["account"], g["pool"]) for g in body["groups"]] == [
-        ("alpha", "cloudv10x-rvv"), ("beta", "scw-em-rv1"), ("alpha", "scw-em-rv1"),
+        ("alpha", "cloudv10x-rvv"),
+        ("beta", "scw-em-rv1"),
+        ("alpha", "scw-em-rv1"),
     ]
     oldest = body["groups"][2]["jobs"][0]
     assert (oldest["status"], oldest["conclusion"]) == ("completed", "success")
@@ -73,8 +100,15 @@ def test_it_lists_jobs_newest_first_grouped_by_account_and_pool(client, deliver,
 def test_it_gives_each_pool_its_count_and_wait_percentiles(client, deliver, clock, redis_client):
     now = time.time()
     for minutes in range(1, 21):
-        run_job(deliver, clock, now - 2 * HOUR + minutes * 60, waited=minutes * 60, ran=30,
-                repository__owner__login="alpha", repository__owner__id=101)
+        run_job(
+            deliver,
+            clock,
+            now - 2 * HOUR + minutes * 60,
+            waited=minutes * 60,
+            ran=30,
+            repository__owner__login="alpha",
+            repository__owner__id=101,
+        )
     run_job(deliver, clock, now - HOUR, repository__owner__login="alpha", repository__owner__id=101)
 
     body = client.get("/history.json").json()
@@ -94,12 +128,40 @@ def test_it_filters_by_period_account_pool_and_status(client, deliver, clock, re
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     ten_days_ago = (today - timedelta(days=10)).timestamp() + HOUR
     yesterday = (today - timedelta(days=1)).timestamp() + HOUR
-    ancient = run_job(deliver, clock, ten_days_ago, waited=10, ran=10,
-                      repository__owner__login="alpha", repository__owner__id=101)
-    done = run_job(deliver, clock, yesterday, waited=10, ran=10, repository__owner__login="alpha", repository__owner__id=101)
-    running = run_job(deliver, clock, yesterday + 60, waited=10, repository__owner__login="beta", repository__owner__id=102)
-    rvv = run_job(deliver, clock, yesterday + 120, repository__owner__login="alpha", repository__owner__id=101,
-                  workflow_job__labels=["ubuntu-24.04-riscv-rvv"])
+    ancient = run_job(
+        deliver,
+        clock,
+        ten_days_ago,
+        waited=10,
+        ran=10,
+        repository__owner__login="alpha",
+        repository__owner__id=101,
+    )
+    done = run_job(
+        deliver,
+        clock,
+        yesterday,
+        waited=10,
+        ran=10,
+        repository__owner__login="alpha",
+        repository__owner__id=101,
+    )
+    running = run_job(
+        deliver,
+        clock,
+        yesterday + 60,
+        waited=10,
+        repository__owner__login="beta",
+        repository__owner__id=102,
+    )
+    rvv = run_job(
+        deliver,
+        clock,
+        yesterday + 120,
+        repository__owner__login="alpha",
+        repository__owner__id=101,
+        workflow_job__labels=["ubuntu-24.04-riscv-rvv"],
+    )
 
     def ids(query: str) -> list[str]:
         response = client.get(f"/history.json?{query}")
@@ -178,7 +240,9 @@ def test_it_pages_with_a_github_style_link_header(client, deliver, clock, redis_
         ("status=lost", "status: must be one of pending, running, completed"),
     ],
 )
-def test_it_refuses_bad_filters_and_paging_with_a_reason(client, deliver, clock, redis_client, query, reason):
+def test_it_refuses_bad_filters_and_paging_with_a_reason(
+    client, deliver, clock, redis_client, query, reason
+):
     run_job(deliver, clock, time.time() - HOUR)
 
     as_json = client.get(f"/history.json?{query}")
@@ -191,10 +255,17 @@ def test_it_refuses_bad_filters_and_paging_with_a_reason(client, deliver, clock,
 
 def test_it_escapes_what_came_from_a_payload(client, deliver, clock, redis_client):
     evil = "<script>alert(1)</script>"
-    payload = run_job(deliver, clock, time.time() - 60, waited=5, ran=5,
-                      repository__full_name=evil, repository__owner__login="<b>owner</b>",
-                      workflow_job__name="<img src=x onerror=alert(2)>",
-                      workflow_job__html_url="javascript:alert(3)")
+    payload = run_job(
+        deliver,
+        clock,
+        time.time() - 60,
+        waited=5,
+        ran=5,
+        repository__full_name=evil,
+        repository__owner__login="<b>owner</b>",
+        workflow_job__name="<img src=x onerror=alert(2)>",
+        workflow_job__html_url="javascript:alert(3)",
+    )
 
     response = client.get("/history")
 
@@ -209,11 +280,18 @@ def test_it_escapes_what_came_from_a_payload(client, deliver, clock, redis_clien
     assert redis_client.hget(KEYS.job(job_id(payload)), "repo") == evil
 
 
-def test_it_masks_private_repositories_unless_the_viewer_is_staff(client, admin_client, django_user_model, deliver, clock, redis_client):
-    payload = run_job(deliver, clock, time.time() - 60,
-                      repository__full_name="acme/secret-rocket", repository__private=True,
-                      workflow_job__name="build secret-rocket",
-                      workflow_job__html_url="https://github.com/acme/secret-rocket/actions/runs/1/job/2")
+def test_it_masks_private_repositories_unless_the_viewer_is_staff(
+    client, admin_client, django_user_model, deliver, clock, redis_client
+):
+    payload = run_job(
+        deliver,
+        clock,
+        time.time() - 60,
+        repository__full_name="acme/secret-rocket",
+        repository__private=True,
+        workflow_job__name="build secret-rocket",
+        workflow_job__html_url="https://github.com/acme/secret-rocket/actions/runs/1/job/2",
+    )
     member = django_user_model.objects.create_user("member", password="pw-member-123")
     signed_in = type(client)()
     signed_in.force_login(member)
@@ -227,11 +305,16 @@ def test_it_masks_private_repositories_unless_the_viewer_is_staff(client, admin_
     assert job["private"] is True and job["repository"] is None and job["job_url"] is None
     staff_html = admin_client.get("/history").content.decode()
     assert 'href="https://github.com/acme/secret-rocket"' in staff_html
-    assert admin_client.get("/history.json").json()["groups"][0]["jobs"][0]["repository"] == "acme/secret-rocket"
+    assert (
+        admin_client.get("/history.json").json()["groups"][0]["jobs"][0]["repository"]
+        == "acme/secret-rocket"
+    )
     assert redis_client.hget(KEYS.job(job_id(payload)), "private") == "1"
 
 
-def test_it_is_behind_the_admin_login_when_the_setting_says_so(client, admin_client, deliver, clock, redis_client):
+def test_it_is_behind_the_admin_login_when_the_setting_says_so(
+    client, admin_client, deliver, clock, redis_client
+):
     run_job(deliver, clock, time.time() - 60)
 
     with override_settings(REPORTS_REQUIRE_LOGIN=True):
@@ -286,7 +369,9 @@ def test_it_skips_history_entries_whose_job_has_expired(client, deliver, clock, 
     assert redis_client.zscore(KEYS.history, job_id(gone)) is not None
 
 
-def test_it_reads_the_history_index_and_the_page_never_the_keyspace(client, deliver, clock, redis_client):
+def test_it_reads_the_history_index_and_the_page_never_the_keyspace(
+    client, deliver, clock, redis_client
+):
     now = time.time()
     for n in range(30):
         run_job(deliver, clock, now - HOUR + n, waited=1, ran=1)
@@ -296,12 +381,16 @@ def test_it_reads_the_history_index_and_the_page_never_the_keyspace(client, deli
 
     stats = redis_client.info("commandstats")
     assert response.status_code == 200 and len(ids_of(response.json())) == 10
-    assert not any(name in stats for name in ("cmdstat_scan", "cmdstat_keys", "cmdstat_zrangebyscore"))
+    assert not any(
+        name in stats for name in ("cmdstat_scan", "cmdstat_keys", "cmdstat_zrangebyscore")
+    )
     assert stats["cmdstat_hgetall"]["calls"] == 10  # the page's jobs, read whole
     assert stats["cmdstat_hmget"]["calls"] == 30  # the period's filter fields, for the figures
 
 
-def test_a_filtered_page_searches_a_bounded_part_of_the_history(client, deliver, clock, redis_client, monkeypatch):
+def test_a_filtered_page_searches_a_bounded_part_of_the_history(
+    client, deliver, clock, redis_client, monkeypatch
+):
     monkeypatch.setattr(history, "SAMPLE_SIZE", 4)
     monkeypatch.setattr(history, "SCAN_LIMIT", 6)
     monkeypatch.setattr(history, "SCAN_CHUNK", 3)
@@ -324,13 +413,22 @@ def test_a_filtered_page_searches_a_bounded_part_of_the_history(client, deliver,
     assert ids_of(narrowed) == [job_id(old_match)] and narrowed["total_is_estimate"] is False
 
 
-def test_an_unfiltered_page_of_a_sampled_period_is_exact(client, deliver, clock, redis_client, monkeypatch):
+def test_an_unfiltered_page_of_a_sampled_period_is_exact(
+    client, deliver, clock, redis_client, monkeypatch
+):
     monkeypatch.setattr(history, "SAMPLE_SIZE", 3)
     monkeypatch.setattr(history, "MIN_SAMPLE_PER_DAY", 1)
     now = time.time()
     for n in range(12):
-        run_job(deliver, clock, now - HOUR + n, waited=60, ran=1,
-                repository__owner__login="alpha", repository__owner__id=101)
+        run_job(
+            deliver,
+            clock,
+            now - HOUR + n,
+            waited=60,
+            ran=1,
+            repository__owner__login="alpha",
+            repository__owner__id=101,
+        )
 
     body = client.get("/history.json?per_page=5").json()
 
@@ -366,9 +464,21 @@ def test_relative_and_iso_times_parse_to_the_period_they_name():
     assert history.parse_time("start", "-7d", now, is_end=False) == now - 7 * DAY
     assert history.parse_time("start", "-90m", now, is_end=False) == now - 90 * 60
     assert history.parse_time("start", "-2w", now, is_end=False) == now - 14 * DAY
-    assert history.parse_time("start", "2025-03-01", now, is_end=False) == datetime(2025, 3, 1, tzinfo=UTC).timestamp()
-    assert history.parse_time("end", "2025-03-01", now, is_end=True) == datetime(2025, 3, 2, tzinfo=UTC).timestamp()
-    assert history.parse_time("end", "2025-03-01T06:30:00Z", now, is_end=True) == datetime(2025, 3, 1, 6, 30, tzinfo=UTC).timestamp()
-    assert history.parse_time("end", "2025-03-01T08:30:00+02:00", now, is_end=True) == datetime(2025, 3, 1, 6, 30, tzinfo=UTC).timestamp()
+    assert (
+        history.parse_time("start", "2025-03-01", now, is_end=False)
+        == datetime(2025, 3, 1, tzinfo=UTC).timestamp()
+    )
+    assert (
+        history.parse_time("end", "2025-03-01", now, is_end=True)
+        == datetime(2025, 3, 2, tzinfo=UTC).timestamp()
+    )
+    assert (
+        history.parse_time("end", "2025-03-01T06:30:00Z", now, is_end=True)
+        == datetime(2025, 3, 1, 6, 30, tzinfo=UTC).timestamp()
+    )
+    assert (
+        history.parse_time("end", "2025-03-01T08:30:00+02:00", now, is_end=True)
+        == datetime(2025, 3, 1, 6, 30, tzinfo=UTC).timestamp()
+    )
     with pytest.raises(history.QueryError, match="start: use an ISO date"):
         history.parse_time("start", "last tuesday", now, is_end=False)

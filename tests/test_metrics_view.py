@@ -53,7 +53,12 @@ def test_it_reports_each_pools_pending_running_and_workers(client, deliver, redi
         assert deliver(payload).status_code == 200
     assert deliver(same_job(queued[0], "in_progress")).status_code == 200
     assert deliver(same_job(queued[1], "completed", conclusion="cancelled")).status_code == 200
-    assert deliver(WorkflowJobPayloadFactory(workflow_job__labels=["ubuntu-24.04-riscv-rvv"], **org)).status_code == 200
+    assert (
+        deliver(
+            WorkflowJobPayloadFactory(workflow_job__labels=["ubuntu-24.04-riscv-rvv"], **org)
+        ).status_code
+        == 200
+    )
     redis_client.sadd(KEYS.pool_workers(77, "scw-em-rv1"), "runner-1", "runner-2")
 
     values = samples(client.get("/metrics"))
@@ -70,8 +75,11 @@ def test_it_reports_each_pools_pending_running_and_workers(client, deliver, redi
 
 
 def test_it_names_no_repository(client, deliver, redis_client):
-    payload = WorkflowJobPayloadFactory(repository__full_name="acme/secret-rocket",
-                                        repository__name="secret-rocket", repository__private=True)
+    payload = WorkflowJobPayloadFactory(
+        repository__full_name="acme/secret-rocket",
+        repository__name="secret-rocket",
+        repository__private=True,
+    )
     assert deliver(payload).status_code == 200
 
     with override_settings(REPORTS_REQUIRE_LOGIN=True):  # the scraper does not sign in
@@ -80,7 +88,9 @@ def test_it_names_no_repository(client, deliver, redis_client):
     assert response.status_code == 200
     assert b"secret-rocket" not in response.content and b"acme" not in response.content
     assert b"runnerhub_pool_pending_jobs{" in response.content
-    assert redis_client.hget(KEYS.job(payload["workflow_job"]["id"]), "repo") == "acme/secret-rocket"
+    assert (
+        redis_client.hget(KEYS.job(payload["workflow_job"]["id"]), "repo") == "acme/secret-rocket"
+    )
 
 
 def test_it_is_empty_but_valid_before_any_delivery(client, redis_client):
@@ -88,8 +98,12 @@ def test_it_is_empty_but_valid_before_any_delivery(client, redis_client):
 
     assert response.status_code == 200
     names = {family.name for family in text_string_to_metric_families(response.content.decode())}
-    assert names == {"runnerhub_deliveries", "runnerhub_pool_pending_jobs",
-                     "runnerhub_pool_running_jobs", "runnerhub_pool_workers"}
+    assert names == {
+        "runnerhub_deliveries",
+        "runnerhub_pool_pending_jobs",
+        "runnerhub_pool_running_jobs",
+        "runnerhub_pool_workers",
+    }
     assert not [s for s in samples(response)]
     assert redis_client.dbsize() == 0
 

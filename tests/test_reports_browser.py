@@ -56,7 +56,9 @@ def test_usage_shows_the_jobs_and_redraws_itself_after_a_delivery(server, browse
 
     row = page.locator(f'tr.job[data-job-id="{newcomer["workflow_job"]["id"]}"]')
     expect(row).to_be_visible(timeout=20_000)
-    expect(page.locator(f'tr.job[data-job-id="{waiting["workflow_job"]["id"]}"] .badge')).to_have_text("running")
+    expect(
+        page.locator(f'tr.job[data-job-id="{waiting["workflow_job"]["id"]}"] .badge')
+    ).to_have_text("running")
     assert page.evaluate("window.stillTheSamePage") is True  # redrawn in place, not reloaded
     assert page.locator(".drawn time").get_attribute("datetime") >= first_drawn
     assert page.locator("#refresh-state").inner_text() == ""

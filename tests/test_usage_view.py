@@ -39,8 +39,14 @@ def test_it_splits_a_pools_jobs_by_label_set(client, deliver, clock, redis_clien
     org = {"repository__owner__login": "riscv-org", "repository__owner__id": 4242}
     now = time.time()
     waiting = run_job(deliver, clock, now - 64 * MINUTE, workflow_job__name="test (rv64gc)", **org)
-    running = run_job(deliver, clock, now - 30 * MINUTE, waited=5 * MINUTE,
-                      workflow_job__labels=["ubuntu-26.04-riscv"], **org)
+    running = run_job(
+        deliver,
+        clock,
+        now - 30 * MINUTE,
+        waited=5 * MINUTE,
+        workflow_job__labels=["ubuntu-26.04-riscv"],
+        **org,
+    )
     finished = run_job(deliver, clock, now - 20 * MINUTE, waited=60, ran=60, **org)
 
     response = client.get("/usage")
@@ -58,7 +64,10 @@ def test_it_splits_a_pools_jobs_by_label_set(client, deliver, clock, redis_clien
     body = client.get("/usage", HTTP_ACCEPT="application/json").json()
     pool = pool_of(body, "scw-em-rv1")
     assert (pool["account"], pool["entity_id"], pool["pending"], pool["running"]) == (
-        "riscv-org", "4242", 1, 1,
+        "riscv-org",
+        "4242",
+        1,
+        1,
     )
     assert [(s["labels"], s["pending"], s["running"]) for s in pool["label_sets"]] == [
         (["ubuntu-24.04-riscv"], 1, 0),
@@ -68,7 +77,8 @@ def test_it_splits_a_pools_jobs_by_label_set(client, deliver, clock, redis_clien
     assert pool["label_sets"][0]["jobs"][0]["wait_seconds"] >= 64 * MINUTE
     assert body["totals"] == {"pending": 1, "running": 1, "workers": 0}
     assert redis_client.smembers(KEYS.pool_jobs(4242, "scw-em-rv1")) == {
-        job_id(waiting), job_id(running),
+        job_id(waiting),
+        job_id(running),
     }
 
 
@@ -84,8 +94,13 @@ def test_it_puts_the_longest_waiting_job_first(client, deliver, clock, redis_cli
 
 
 def test_it_shows_each_pools_workers_and_totals(client, deliver, clock, redis_client):
-    run_job(deliver, clock, time.time() - MINUTE, repository__owner__id=11,
-            repository__owner__login="busy-org")
+    run_job(
+        deliver,
+        clock,
+        time.time() - MINUTE,
+        repository__owner__id=11,
+        repository__owner__login="busy-org",
+    )
     redis_client.sadd(KEYS.pool_workers(11, "scw-em-rv1"), "runner-a1", "runner-b2")
     redis_client.sadd(KEYS.pools, "12:cloudv10x-pioneer", "11:cloudv10x-rvv")  # seen, idle now
 
@@ -93,7 +108,10 @@ def test_it_shows_each_pools_workers_and_totals(client, deliver, clock, redis_cl
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert '<code class="worker">runner-a1</code>' in html and '<code class="worker">runner-b2</code>' in html
+    assert (
+        '<code class="worker">runner-a1</code>' in html
+        and '<code class="worker">runner-b2</code>' in html
+    )
     idle_list = html.split('<details class="idle-pools">')[1].split("</details>")[0]
     assert "2 idle pools" in idle_list
     assert "account 12" in idle_list  # no job anywhere names this account
@@ -104,7 +122,11 @@ def test_it_shows_each_pools_workers_and_totals(client, deliver, clock, redis_cl
     assert (idle["pending"], idle["running"], idle["workers"], idle["account"]) == (0, 0, [], None)
     assert pool_of(body, "cloudv10x-rvv")["account"] == "busy-org"
     assert body["totals"] == {"pending": 1, "running": 0, "workers": 2}
-    assert [p["pool"] for p in body["pools"]] == ["scw-em-rv1", "cloudv10x-rvv", "cloudv10x-pioneer"]
+    assert [p["pool"] for p in body["pools"]] == [
+        "scw-em-rv1",
+        "cloudv10x-rvv",
+        "cloudv10x-pioneer",
+    ]
     assert redis_client.scard(KEYS.pools) == 3
 
 
@@ -112,7 +134,10 @@ def test_it_says_why_each_recent_delivery_ended_as_it_did(client, deliver, redis
     queued = WorkflowJobPayloadFactory()
     assert deliver(queued).status_code == 200
     assert deliver(queued).status_code == 200
-    assert deliver(WorkflowJobPayloadFactory(workflow_job__labels=["ubuntu-latest"])).status_code == 200
+    assert (
+        deliver(WorkflowJobPayloadFactory(workflow_job__labels=["ubuntu-latest"])).status_code
+        == 200
+    )
     assert deliver(WorkflowJobPayloadFactory(), secret="not-the-secret").status_code == 401
     assert deliver(same_job(queued, "waiting")).status_code == 200
 
@@ -158,9 +183,14 @@ def test_it_redraws_only_its_live_part_for_the_refresh_script(client, deliver, c
 
 def test_it_escapes_what_came_from_a_payload(client, deliver, clock, redis_client):
     evil = "<script>alert(1)</script>"
-    payload = run_job(deliver, clock, time.time() - MINUTE, repository__full_name=evil,
-                      workflow_job__name='"><img src=x onerror=alert(2)>',
-                      workflow_job__html_url="javascript:alert(3)")
+    payload = run_job(
+        deliver,
+        clock,
+        time.time() - MINUTE,
+        repository__full_name=evil,
+        workflow_job__name='"><img src=x onerror=alert(2)>',
+        workflow_job__html_url="javascript:alert(3)",
+    )
 
     response = client.get("/usage")
 
@@ -172,10 +202,17 @@ def test_it_escapes_what_came_from_a_payload(client, deliver, clock, redis_clien
     assert redis_client.hget(KEYS.job(job_id(payload)), "repo") == evil
 
 
-def test_it_masks_private_repositories_unless_the_viewer_is_staff(client, admin_client, deliver, clock, redis_client):
-    payload = run_job(deliver, clock, time.time() - MINUTE, repository__private=True,
-                      repository__full_name="acme/secret-rocket",
-                      workflow_job__html_url="https://github.com/acme/secret-rocket/actions/runs/1/job/2")
+def test_it_masks_private_repositories_unless_the_viewer_is_staff(
+    client, admin_client, deliver, clock, redis_client
+):
+    payload = run_job(
+        deliver,
+        clock,
+        time.time() - MINUTE,
+        repository__private=True,
+        repository__full_name="acme/secret-rocket",
+        workflow_job__html_url="https://github.com/acme/secret-rocket/actions/runs/1/job/2",
+    )
 
     anonymous = client.get("/usage").content.decode()
     anonymous_json = client.get("/usage.json")
@@ -184,13 +221,20 @@ def test_it_masks_private_repositories_unless_the_viewer_is_staff(client, admin_
     assert "private repository" in anonymous and "secret-rocket" not in anonymous
     assert b"secret-rocket" not in anonymous_json.content
     job = pool_of(anonymous_json.json(), "scw-em-rv1")["label_sets"][0]["jobs"][0]
-    assert (job["private"], job["repository"], job["job_url"], job["job_name"]) == (True, None, None, None)
+    assert (job["private"], job["repository"], job["job_url"], job["job_name"]) == (
+        True,
+        None,
+        None,
+        None,
+    )
     assert '<a href="https://github.com/acme/secret-rocket">acme/secret-rocket</a>' in staff
     assert 'class="badge private-badge">private<' in staff
     assert redis_client.hget(KEYS.job(job_id(payload)), "repo") == "acme/secret-rocket"
 
 
-def test_it_is_behind_the_admin_login_when_the_setting_says_so(client, admin_client, deliver, clock, redis_client):
+def test_it_is_behind_the_admin_login_when_the_setting_says_so(
+    client, admin_client, deliver, clock, redis_client
+):
     run_job(deliver, clock, time.time() - MINUTE)
 
     with override_settings(REPORTS_REQUIRE_LOGIN=True):

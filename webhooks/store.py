@@ -333,7 +333,9 @@ def read_history_slices(
     with _unavailable_on_error():
         pipe = client().pipeline(transaction=False)
         for start, end, offset, count in slices:
-            pipe.zrange(k.history, f"({end}", start, desc=True, byscore=True, offset=offset, num=count)
+            pipe.zrange(
+                k.history, f"({end}", start, desc=True, byscore=True, offset=offset, num=count
+            )
         replies = pipe.execute()
     return [[_text(job_id) for job_id in reply] for reply in replies]
 

@@ -29,7 +29,6 @@ def utc(seconds: float | None) -> str:
     return iso_utc(seconds) or "—"
 
 
-
 @register.simple_tag
 def repository(job: JobRow) -> str:
     """The job's repository, linked; "private repository" when masked for this viewer.
@@ -41,7 +40,11 @@ def repository(job: JobRow) -> str:
         return format_html('<span class="private">{}</span>', PRIVATE_REPOSITORY)
     if not job.repo_url:
         return job.repo or "—"
-    badge = format_html(' <span class="badge private-badge">{}</span>', "private") if job.private else ""
+    badge = (
+        format_html(' <span class="badge private-badge">{}</span>', "private")
+        if job.private
+        else ""
+    )
     return format_html('<a href="{}">{}</a>{}', job.repo_url, job.repo, badge)
 
 
