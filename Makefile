@@ -8,7 +8,7 @@ REDIS_PORT ?= 6390
 REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps redis-server screenshots
+.PHONY: run test deps redis-server browser screenshots
 
 deps: $(BIN)/.installed
 
@@ -22,6 +22,13 @@ redis-server:
 	@command -v redis-server >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+# Debian's chromium, for the browser tests and the screenshots, installed when missing.
+# Playwright drives it; it never downloads a browser of its own.
+browser:
+	@test -x /usr/bin/chromium || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
 
 run: deps redis-server
 	@mkdir -p $(RUN)
@@ -39,12 +46,10 @@ run: deps redis-server
 	echo "Development webhook secret: $$GITHUB_WEBHOOK_SECRET" && \
 	exec $(BIN)/gunicorn runnerhub.wsgi
 
-test: deps redis-server
+test: deps redis-server browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The admin screenshots in docs/, taken with headless Chromium against gunicorn with DEBUG off.
-screenshots: deps redis-server
-	@command -v chromium >/dev/null || { \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-	$(BIN)/python docs/screenshots.py
+# The screenshots in docs/, taken with headless Chromium against gunicorn with DEBUG off.
+screenshots: deps redis-server browser
+	$(BIN)/python docs/admin_screenshots.py
+	$(BIN)/python docs/reports_screenshots.py

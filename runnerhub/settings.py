@@ -43,6 +43,9 @@ STAGING_URL = env_str("STAGING_URL")
 # The whole forwarding exchange; GitHub gives up on a delivery after 10 s (check runnerhub.E005).
 STAGING_TIMEOUT_SECONDS = env_int("STAGING_TIMEOUT_SECONDS", 8, minimum=1)
 
+# /usage and /history show repositories and jobs; on, only signed-in staff may see them.
+REPORTS_REQUIRE_LOGIN = env_bool("REPORTS_REQUIRE_LOGIN", False)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -53,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "runnerhub.apps.RunnerHubConfig",
     "webhooks",
+    "reports",
 ]
 
 MIDDLEWARE = [

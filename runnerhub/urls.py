@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from runnerhub.health import health
 from webhooks.views import webhook
@@ -12,4 +12,5 @@ urlpatterns = [
     path("", webhook, name="webhook"),
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
+    path("", include("reports.urls")),
 ]

@@ -1,0 +1,128 @@
+"""The maintainers' pages: /usage, /history (HTML or JSON) and /metrics."""
+import logging
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from reports import chart, history
+from reports import metrics as metrics_exposition
+from reports import usage as usage_report
+from webhooks import store
+
+log = logging.getLogger(__name__)
+
+Page = Callable[..., HttpResponse]
+
+# /usage redraws its live part this often, in the browser, from /usage?fragment=live.
+REFRESH_SECONDS = 5
+
+
+def report_page(view: Page) -> Page:
+    """GET only, never cached (what a viewer sees depends on who they are), behind the admin
+    login when REPORTS_REQUIRE_LOGIN is on, and a 503 when Redis is down."""
+
+    @require_GET
+    @never_cache
+    @vary_on_headers("Accept", "Cookie")
+    @wraps(view)
+    def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if settings.REPORTS_REQUIRE_LOGIN and not _is_staff(request):
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        try:
+            return view(request, *args, **kwargs)
+        except store.StoreUnavailable:
+            log.error("reports.unavailable path=%s", request.path)
+            if _wants_json(request, kwargs.get("as_json", False)):
+                return JsonResponse({"error": "redis unavailable"}, status=503)
+            return render(request, "reports/unavailable.html", status=503)
+
+    return page
+
+
+@report_page
+def usage(request: HttpRequest, as_json: bool = False) -> HttpResponse:
+    report = usage_report.build_usage(show_private=_is_staff(request))
+    if _wants_json(request, as_json):
+        return JsonResponse(report.as_json())
+    context = {"report": report, "refresh_seconds": REFRESH_SECONDS, "section": "usage"}
+    if request.GET.get("fragment") == "live":
+        return render(request, "reports/_usage_live.html", context)
+    return render(request, "reports/usage.html", context)
+
+
+@report_page
+def history_page(request: HttpRequest, as_json: bool = False) -> HttpResponse:
+    wants_json = _wants_json(request, as_json)
+    try:
+        query = history.parse_query(request.GET, time.time(), settings.HISTORY_RETENTION_DAYS)
+    except history.QueryError as exc:
+        if wants_json:
+            return JsonResponse({"error": str(exc)}, status=400)
+        context = {"reason": str(exc), "section": "history"}
+        return render(request, "reports/bad_request.html", context, status=400)
+    report = history.build_history(query, show_private=_is_staff(request))
+    if wants_json:
+        response = JsonResponse(report.as_json())
+        if report.page_links():
+            response["Link"] = _link_header(request, report)
+        return response
+    context = {
+        "section": "history",
+        "report": report,
+        "chart": chart.stacked_bars(report.days, report.series, report.day_counts),
+        "links": {
+            rel: _page_url(request, report, page) for rel, page in report.page_links().items()
+        },
+        "statuses": history.STATUSES,
+        "max_per_page": history.MAX_PER_PAGE,
+        "scan_limit": history.SCAN_LIMIT,
+    }
+    return render(request, "reports/history.html", context)
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    try:
+        body = metrics_exposition.exposition()
+    except store.StoreUnavailable:
+        return HttpResponse("redis unavailable\n", status=503, content_type="text/plain")
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+def _is_staff(request: HttpRequest) -> bool:
+    return bool(request.user.is_active and request.user.is_staff)
+
+
+def _wants_json(request: HttpRequest, as_json: bool) -> bool:
+    if as_json or request.GET.get("format") == "json":
+        return True
+    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
+
+
+def _page_url(request: HttpRequest, report: history.HistoryReport, page: int) -> str:
+    return f"{request.path}?{urlencode(report.query.params(page))}"
+
+
+def _link_header(request: HttpRequest, report: history.HistoryReport) -> str:
+    """`<url>; rel="next", …` as GitHub's API pages, keeping ?format=json when it was given."""
+    links = []
+    for rel, page in report.page_links().items():
+        params = report.query.params(page)
+        if request.GET.get("format") == "json":
+            params["format"] = "json"
+        links.append(
+            f'<{request.build_absolute_uri(request.path)}?{urlencode(params)}>; rel="{rel}"'
+        )
+    return ", ".join(links)

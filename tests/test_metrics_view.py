@@ -1,0 +1,117 @@
+import pytest
+from django.test import override_settings
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.factories import WorkflowJobPayloadFactory, same_job
+from tests.reports_support import KEYS
+
+pytestmark = pytest.mark.django_db
+
+
+def samples(response) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for sample in family.samples
+    }
+
+
+def test_it_counts_deliveries_by_outcome_and_reason(client, deliver, redis_client):
+    first, second = WorkflowJobPayloadFactory(), WorkflowJobPayloadFactory()
+    for payload in (first, second, same_job(first, "in_progress"), first):
+        assert deliver(payload).status_code == 200
+    assert deliver(WorkflowJobPayloadFactory(workflow_job__labels=["macos-14"])).status_code == 200
+    assert deliver(second, secret="wrong-secret").status_code == 401
+    assert deliver(second, secret=None).status_code == 401
+    assert deliver({"zen": "Keep it simple."}, event="ping").status_code == 200
+
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    counters = {
+        labels: value
+        for (name, labels), value in samples(response).items()
+        if name == "runnerhub_deliveries_total"
+    }
+    assert counters == {
+        (("outcome", "stored"), ("reason", "")): 2,
+        (("outcome", "updated"), ("reason", "")): 1,
+        (("outcome", "duplicate"), ("reason", "out_of_order")): 1,
+        (("outcome", "ignored"), ("reason", "no_label_match")): 1,
+        (("outcome", "rejected"), ("reason", "bad_signature")): 1,
+        (("outcome", "rejected"), ("reason", "missing_signature")): 1,
+        (("outcome", "pong"), ("reason", "")): 1,
+    }
+    assert sum(int(v) for v in redis_client.hgetall(KEYS.stats).values()) == 8
+
+
+def test_it_reports_each_pools_pending_running_and_workers(client, deliver, redis_client):
+    org = {"repository__owner__id": 77, "repository__owner__login": "riscv"}
+    queued = [WorkflowJobPayloadFactory(**org) for _ in range(3)]
+    for payload in queued:
+        assert deliver(payload).status_code == 200
+    assert deliver(same_job(queued[0], "in_progress")).status_code == 200
+    assert deliver(same_job(queued[1], "completed", conclusion="cancelled")).status_code == 200
+    assert (
+        deliver(
+            WorkflowJobPayloadFactory(workflow_job__labels=["ubuntu-24.04-riscv-rvv"], **org)
+        ).status_code
+        == 200
+    )
+    redis_client.sadd(KEYS.pool_workers(77, "scw-em-rv1"), "runner-1", "runner-2")
+
+    values = samples(client.get("/metrics"))
+
+    scw = (("entity_id", "77"), ("pool", "scw-em-rv1"))
+    rvv = (("entity_id", "77"), ("pool", "cloudv10x-rvv"))
+    assert values[("runnerhub_pool_pending_jobs", scw)] == 1
+    assert values[("runnerhub_pool_running_jobs", scw)] == 1
+    assert values[("runnerhub_pool_workers", scw)] == 2
+    assert values[("runnerhub_pool_pending_jobs", rvv)] == 1
+    assert values[("runnerhub_pool_running_jobs", rvv)] == 0
+    assert values[("runnerhub_pool_workers", rvv)] == 0
+    assert redis_client.scard(KEYS.pool_jobs(77, "scw-em-rv1")) == 2
+
+
+def test_it_names_no_repository(client, deliver, redis_client):
+    payload = WorkflowJobPayloadFactory(
+        repository__full_name="acme/secret-rocket",
+        repository__name="secret-rocket",
+        repository__private=True,
+    )
+    assert deliver(payload).status_code == 200
+
+    with override_settings(REPORTS_REQUIRE_LOGIN=True):  # the scraper does not sign in
+        response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert b"secret-rocket" not in response.content and b"acme" not in response.content
+    assert b"runnerhub_pool_pending_jobs{" in response.content
+    assert (
+        redis_client.hget(KEYS.job(payload["workflow_job"]["id"]), "repo") == "acme/secret-rocket"
+    )
+
+
+def test_it_is_empty_but_valid_before_any_delivery(client, redis_client):
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    names = {family.name for family in text_string_to_metric_families(response.content.decode())}
+    assert names == {
+        "runnerhub_deliveries",
+        "runnerhub_pool_pending_jobs",
+        "runnerhub_pool_running_jobs",
+        "runnerhub_pool_workers",
+    }
+    assert not [s for s in samples(response)]
+    assert redis_client.dbsize() == 0
+
+
+def test_it_fails_the_scrape_when_redis_is_down(client, redis_server):
+    redis_server.stop()
+
+    response = client.get("/metrics")
+
+    assert response.status_code == 503
+    assert response.content == b"redis unavailable\n"
