@@ -1,6 +1,7 @@
 """WSGI entry point: `gunicorn runnerhub.wsgi`.
 
 Configuration errors stop the server here, at start-up, rather than turning into 500s later.
+Deliveries (`POST /`) take the fast path in webhooks/wsgi.py; everything else is Django's.
 """
 import os
 
@@ -8,8 +9,11 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "runnerhub.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
 
 from runnerhub.checks import fail_on_configuration_errors  # noqa: E402  (needs the apps loaded)
+from webhooks.wsgi import DeliveryFastPath  # noqa: E402
 
 fail_on_configuration_errors()
+
+application = DeliveryFastPath(django_application)

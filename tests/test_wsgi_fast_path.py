@@ -1,0 +1,124 @@
+"""runnerhub.wsgi: deliveries answered in front of Django, everything else by Django."""
+import io
+import json
+import logging
+from typing import Any
+
+import pytest
+import redis
+from django.core.wsgi import get_wsgi_application
+
+from tests.factories import WorkflowJobPayloadFactory
+from tests.webhook_client import github_headers
+from webhooks import intake
+from webhooks.wsgi import DeliveryFastPath
+
+# The fast path closes stale database connections after each delivery, as Django does after
+# each request, so these tests run outside a wrapping transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def call(
+    app: Any, method: str = "POST", path: str = "/", body: bytes = b"", headers: dict | None = None,
+    environ: dict | None = None,
+) -> tuple[str, dict[str, str], bytes]:  # fmt: skip
+    env = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json", **(environ or {}),
+    }  # fmt: skip
+    for name, value in (headers or {}).items():
+        env["HTTP_" + name.upper().replace("-", "_")] = value
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+        seen["status"], seen["headers"] = status, dict(response_headers)
+
+    content = b"".join(app(env, start_response))
+    return seen["status"], seen["headers"], content
+
+
+@pytest.fixture
+def app() -> DeliveryFastPath:
+    from runnerhub.wsgi import application
+
+    return application
+
+
+def signed(payload: dict) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    return body, github_headers(body)
+
+
+def test_a_delivery_is_recorded_on_the_fast_path(app, redis_client: redis.Redis) -> None:
+    payload = WorkflowJobPayloadFactory()
+    body, headers = signed(payload)
+    status, response_headers, content = call(app, body=body, headers=headers)
+    job_id = payload["workflow_job"]["id"]
+    assert status == "200 OK"
+    assert content.decode() == f"stored: job {job_id} pending in pool scw-em-rv1"
+    assert response_headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response_headers["X-Content-Type-Options"] == "nosniff"
+    assert response_headers["X-Frame-Options"] == "DENY"
+    assert "Strict-Transport-Security" not in response_headers  # plain HTTP
+    assert redis_client.hget(f"prod:job:{job_id}", "status") == "pending"
+
+
+def test_a_wrong_signature_is_refused_on_the_fast_path(app, redis_client: redis.Redis) -> None:
+    body, headers = signed(WorkflowJobPayloadFactory())
+    headers["X-Hub-Signature-256"] = "sha256=" + "0" * 64
+    status, _, content = call(app, body=body, headers=headers)
+    assert (status, content) == ("401 Unauthorized", b"invalid signature")
+    assert redis_client.keys("prod:job:*") == []
+
+
+def test_redis_down_is_503_on_the_fast_path(app, redis_server) -> None:
+    body, headers = signed(WorkflowJobPayloadFactory())
+    redis_server.stop()
+    status, _, content = call(app, body=body, headers=headers)
+    assert (status, content) == ("503 Service Unavailable", b"redis unavailable, redeliver later")
+
+
+@pytest.mark.parametrize(("method", "path", "expected"), [("GET", "/", "405"), ("POST", "/health", "403"),
+                                                          ("GET", "/health", "200")])  # fmt: skip
+def test_everything_else_is_served_by_django(app, method: str, path: str, expected: str) -> None:
+    status, _, _ = call(app, method=method, path=path)
+    assert status.startswith(expected)
+
+
+def test_with_https_required_plain_http_is_redirected_by_django(settings) -> None:
+    settings.SECURE_SSL_REDIRECT = True
+    app = DeliveryFastPath(get_wsgi_application())  # Django's middleware reads it at start-up
+    body, headers = signed(WorkflowJobPayloadFactory())
+    status, response_headers, _ = call(app, body=body, headers=headers)
+    assert status.startswith("301")
+    assert response_headers["Location"].startswith("https://")
+
+
+def test_behind_the_tls_proxy_a_delivery_gets_hsts(settings, redis_client: redis.Redis) -> None:
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    app = DeliveryFastPath(lambda environ, start_response: [])
+    body, headers = signed(WorkflowJobPayloadFactory())
+    headers["X-Forwarded-Proto"] = "https"
+    status, response_headers, _ = call(app, body=body, headers=headers)
+    assert status == "200 OK"
+    assert response_headers["Strict-Transport-Security"] == "max-age=3600; includeSubDomains"
+
+
+def test_an_unexpected_error_is_a_logged_500_without_the_payload(
+    app, monkeypatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(intake, "receive", broken)
+    body, headers = signed(WorkflowJobPayloadFactory())
+    with caplog.at_level(logging.ERROR):
+        status, _, content = call(app, body=body, headers=headers)
+    assert (status, content) == ("500 Internal Server Error", b"internal error")
+    [record] = [r for r in caplog.records if r.getMessage().startswith("webhook.error")]
+    assert headers["X-GitHub-Delivery"] in record.getMessage()
+    assert body.decode()[:40] not in caplog.text

@@ -1,0 +1,78 @@
+"""One delivery, from the bytes GitHub sent to the reply it gets.
+
+Verify the signature over the raw body, read the event, decode the payload, then hand it to the
+lifecycle (or, for staging accounts, to staging). Both ways in, the Django view and the WSGI
+fast path, call `receive`, so a delivery is answered the same whichever serves it.
+"""
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.conf import settings
+
+from webhooks import lifecycle, proxy, signatures, store
+from webhooks.events import PayloadError, decode_body
+from webhooks.outcomes import Delivery, Reason, Reply, Result
+
+log = logging.getLogger(__name__)
+
+TEXT = "text/plain; charset=utf-8"
+_SIGNATURE_WORDS = {
+    signatures.Verdict.MISSING: "missing X-Hub-Signature-256 header",
+    signatures.Verdict.INVALID: "invalid signature",
+}
+_UNAVAILABLE = Reply(503, b"redis unavailable, redeliver later", TEXT)
+
+
+def receive(environ: Mapping[str, Any], read: Callable[[int], bytes]) -> Reply:
+    """Answer one POSTed delivery, given its WSGI environ and a reader of its body.
+
+    401 for a missing or wrong signature, 413 for a body over WEBHOOK_MAX_BODY_BYTES (refused
+    before it is read when its declared length says so), 400 for a missing event header or an
+    undecodable payload, 503 when Redis cannot record it, and 200 with what happened otherwise.
+    """
+    delivery = Delivery(
+        environ.get("HTTP_X_GITHUB_DELIVERY", "")[:100], environ.get("HTTP_X_GITHUB_EVENT", "")[:100]
+    )
+    body = _read_capped(environ, read, settings.WEBHOOK_MAX_BODY_BYTES)
+    if body is None:
+        return _reply(lifecycle.reject(delivery, Reason.TOO_LARGE, "body too large"))
+    verdict = signatures.verify(body, environ.get("HTTP_X_HUB_SIGNATURE_256"), _secrets())
+    if verdict != signatures.Verdict.VALID:
+        return _reply(lifecycle.reject(delivery, Reason(verdict), _SIGNATURE_WORDS[verdict]))
+    if not delivery.event:
+        return _reply(lifecycle.reject(delivery, Reason.MISSING_EVENT, "missing X-GitHub-Event header"))
+    try:
+        payload = decode_body(body, environ.get("CONTENT_TYPE", ""))
+    except PayloadError as exc:
+        return _reply(lifecycle.reject(delivery, Reason.BAD_PAYLOAD, f"bad payload: {exc}"))
+    raw = proxy.RawDelivery(body, environ)
+    try:
+        result = lifecycle.handle_delivery(delivery.delivery_id, delivery.event, payload, raw)
+    except store.StoreUnavailable:
+        log.error("webhook.unavailable delivery=%s", delivery.delivery_id)
+        return _UNAVAILABLE
+    return _reply(result)
+
+
+def _reply(result: Result) -> Reply:
+    if result.reply is not None:
+        return result.reply
+    return Reply(result.http_status, result.message().encode(), TEXT)
+
+
+def _secrets() -> list[bytes]:
+    return [secret.encode() for secret in settings.GITHUB_WEBHOOK_SECRETS]
+
+
+def _read_capped(environ: Mapping[str, Any], read: Callable[[int], bytes], cap: int) -> bytes | None:
+    """The raw body, or None when it is larger than `cap`; a declared length over the cap
+    is refused before anything is read."""
+    try:
+        declared = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > cap:
+        return None
+    body = read(cap + 1)
+    return None if len(body) > cap else body
