@@ -31,7 +31,11 @@ RUNNERHUB_ENV = env_str("RUNNERHUB_ENV", "prod")
 GITHUB_WEBHOOK_SECRETS = env_list("GITHUB_WEBHOOK_SECRET")
 
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
-HISTORY_RETENTION_DAYS = env_int("HISTORY_RETENTION_DAYS", 15, minimum=1)
+# At least GitHub's 3 days of manual redelivery: a late event must find its job, not recreate it.
+HISTORY_RETENTION_DAYS = env_int("HISTORY_RETENTION_DAYS", 15, minimum=3)
+# A pending or running job expires after this long without news: GitHub cancels a job queued
+# for 24 h and stops a self-hosted one after 5 days, so only a lost delivery outlives it.
+ACTIVE_JOB_DAYS = env_int("ACTIVE_JOB_DAYS", 7, minimum=6)
 DELIVERY_LOG_LENGTH = env_int("DELIVERY_LOG_LENGTH", 10_000, minimum=100)
 EVENTS_STREAM_LENGTH = env_int("EVENTS_STREAM_LENGTH", 100_000, minimum=1000)
 # The label mappings are cached in each process and reloaded when their version in Redis moves;

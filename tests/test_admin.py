@@ -164,7 +164,7 @@ def test_a_mapping_saved_in_the_admin_is_stored_and_moves_the_config_version(
     mapping = LabelMapping.objects.get(label="ubuntu-24.04-riscv-test")
     assert mapping.extra_labels == ["linux", "self-hosted"]
     assert (mapping.owner_id, mapping.repo_glob) == (9100000001, "linux-*")
-    assert int(store.config_version()) == int(before) + 1
+    assert store.config_version() != before
 
 
 @pytest.mark.parametrize(
@@ -267,7 +267,7 @@ def test_deleting_a_mapping_in_the_admin_moves_the_config_version(
 
     assert response.status_code == 302
     assert not LabelMapping.objects.filter(pk=mapping.pk).exists()
-    assert int(store.config_version()) == int(before) + 1
+    assert store.config_version() != before
 
 
 def test_deleting_mappings_with_the_bulk_action_moves_the_config_version(
@@ -287,7 +287,7 @@ def test_deleting_mappings_with_the_bulk_action_moves_the_config_version(
         )
 
     assert not LabelMapping.objects.filter(pk__in=[m.pk for m in mappings]).exists()
-    assert int(store.config_version()) > int(before)
+    assert store.config_version() != before
 
 
 # Label mappings: actions
@@ -317,7 +317,7 @@ def test_the_disable_action_disables_and_says_so(
         "Disabled 2 label mappings: rv-a → test-pool, rv-b → test-pool.",
         "1 label mapping already disabled, left as it was: rv-c → test-pool.",
     ]
-    assert int(store.config_version()) > int(before)
+    assert store.config_version() != before
 
 
 def test_the_enable_action_enables_and_refuses_a_tie_with_its_reason(admin_client: Client) -> None:
@@ -436,7 +436,7 @@ def test_an_account_saved_in_the_admin_is_stored_and_moves_the_config_version(
     assert response.status_code == 302
     account = Account.objects.get()
     assert (account.github_id, account.max_workers, account.blocked) == (2**63 - 1, 4, True)
-    assert int(store.config_version()) == int(before) + 1
+    assert store.config_version() != before
 
 
 @pytest.mark.parametrize(
@@ -516,7 +516,7 @@ def test_each_account_action_changes_what_it_says(
     assert said[0] == f"{message}: rv-a ({ids[0]}), rv-b ({ids[1]})."
     assert said[1].startswith("1 account ") and said[1].endswith(f"rv-c ({already.github_id}).")
     assert len(said) == 2
-    assert int(store.config_version()) > int(before)
+    assert store.config_version() != before
 
 
 def test_moving_an_account_to_staging_warns_when_this_deployment_cannot_forward(

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.db import OperationalError
 
 from tests.factories import AccountFactory, LabelMappingFactory, WorkflowJobPayloadFactory
 from webhooks import config, store
@@ -34,7 +35,7 @@ def test_the_cache_remembers_the_version_it_was_loaded_at() -> None:
     store.bump_config_version()
     store.bump_config_version()
 
-    assert config.current().version == "2"
+    assert config.current().version == store.config_version() != "0"
 
 
 def test_a_warm_cache_costs_no_database_query_per_delivery(
@@ -73,7 +74,7 @@ def test_a_saved_or_deleted_row_drops_the_cache_and_moves_the_version_on_commit(
 
     assert callbacks
     assert config.current() is not cached
-    assert int(store.config_version()) > int(cached.version)
+    assert store.config_version() != cached.version
 
 
 def test_a_mapping_changed_in_another_process_serves_the_next_delivery(
@@ -145,3 +146,30 @@ def test_a_config_that_keeps_changing_fails_the_delivery(
 
     assert response.status_code == 503
     assert not redis_client.exists(store.keys().job(payload["workflow_job"]["id"]))
+
+
+def test_a_database_outage_on_first_load_fails_the_delivery_with_503(
+    deliver: Callable[..., Any], monkeypatch: Any
+) -> None:
+    def down(*args: Any) -> None:
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(config, "compile_rules", down)
+    response = deliver(WorkflowJobPayloadFactory())
+    assert response.status_code == 503
+
+
+def test_an_old_snapshot_outlives_a_database_outage_while_the_version_holds(
+    deliver: Callable[..., Any], monkeypatch: Any, settings: Any, redis_client: Any
+) -> None:
+    config.current()
+    settings.MAPPING_CACHE_SECONDS = 0  # every delivery would reload
+
+    def down(*args: Any) -> None:
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(config, "compile_rules", down)
+    payload = WorkflowJobPayloadFactory()
+    assert deliver(payload).content.decode().startswith("stored:")
+    changed_by_another_process()  # now the old snapshot is refused, and cannot be replaced
+    assert deliver(WorkflowJobPayloadFactory()).status_code == 503

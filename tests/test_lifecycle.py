@@ -149,10 +149,11 @@ def test_saving_a_mapping_bumps_the_version_after_commit(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         LabelMappingFactory()
-    assert redis_client.get("prod:config:version") == "1"
+    first = redis_client.get("prod:config:version")
+    assert first is not None
     with django_capture_on_commit_callbacks(execute=True):
         LabelMapping.objects.get(label="ubuntu-24.04-riscv").delete()
-    assert redis_client.get("prod:config:version") == "2"
+    assert redis_client.get("prod:config:version") not in (None, first)
 
 
 def test_the_events_stream_has_one_entry_per_transition(redis_client: redis.Redis) -> None:

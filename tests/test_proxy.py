@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 import pytest
 import redis
 
-from tests.factories import AccountFactory, WorkflowJobPayloadFactory
+from tests.factories import AccountFactory, WorkflowJobPayloadFactory, same_job
 from tests.redis_server import free_port
-from tests.webhook_client import fixture_bytes, github_headers
+from tests.webhook_client import deliver_to, fixture_bytes, github_headers
 from webhooks import proxy, store
 from webhooks.models import Account
 
@@ -355,3 +355,32 @@ def test_forwarding_with_redis_down_fails_the_delivery_for_redelivery(
 
     assert response.status_code == 503
     assert len(staging.received) == 1
+
+
+def test_a_job_recorded_before_its_account_moved_to_staging_finishes_in_production(
+    deliver: Callable[..., Any], staging: FakeStaging, redis_client: redis.Redis
+) -> None:
+    account = AccountFactory()
+    payload = payload_of(account)
+    assert deliver(payload).content.decode().startswith("stored:")
+    account.staging = True
+    account.save()  # the move happens mid-job
+
+    response = deliver(same_job(payload, "completed", conclusion="success"))
+
+    assert response.content.decode().startswith("updated:")
+    assert staging.received == []
+    pool = store.keys().pool_jobs(account.github_id, "scw-em-rv1")
+    assert redis_client.scard(pool) == 0
+    # A job production never saw goes to staging as before.
+    assert deliver(payload_of(account)).status_code == 200
+    assert len(staging.received) == 1
+
+
+def test_a_status_staging_should_never_send_answers_502(
+    client: Any, staging: FakeStaging, redis_client: redis.Redis
+) -> None:
+    staging.status = 999
+    response = deliver_to(client, payload_of(staging_account()))
+    assert response.status_code == 502
+    assert response.content == b"staging could not be reached, redeliver later"

@@ -413,3 +413,41 @@ def test_each_workflow_job_fixture_is_recorded_when_it_asks_for_a_riscv_runner(
     assert job["entity_id"] == str(entity)
     in_pool = redis_client.sismember(f"prod:pool:{entity}:scw-em-rv1:jobs", job["job_id"])
     assert in_pool == (job["status"] != "completed")
+
+
+@pytest.mark.parametrize(
+    ("place", "field"),
+    [
+        (("workflow_job", "name"), "workflow_job.name"),
+        (("repository", "full_name"), "repository.full_name"),
+        (("action",), "action"),
+    ],
+)
+def test_text_that_no_utf_8_store_can_hold_gets_400(deliver, redis_client, place, field) -> None:
+    payload = WorkflowJobPayloadFactory()
+    body = json.dumps(payload)
+    if place == ("action",):
+        body = body.replace('"action": "queued"', '"action": "queued\\ud800"')
+    else:
+        body = body.replace(json.dumps(payload[place[0]][place[1]]), '"x\\ud800"', 1)
+    response = deliver(body.encode())
+    assert response.status_code == 400
+    assert response.content.decode() == f"bad payload: {field}: not valid Unicode"
+    assert redis_client.keys("prod:job:*") == []
+    assert redis_client.xrevrange("prod:deliveries", count=1)[0][1]["reason"] == "bad_payload"
+
+
+def test_another_event_with_such_an_action_is_logged_without_it(deliver, redis_client) -> None:
+    response = deliver(b'{"action": "created\\ud800"}', event="installation")
+    assert response.status_code == 200
+    assert redis_client.xrevrange("prod:deliveries", count=1)[0][1]["action"] == "created?"
+
+
+def test_a_lone_surrogate_in_labels_gets_400(deliver) -> None:
+    body = json.dumps(WorkflowJobPayloadFactory()).replace(
+        '"ubuntu-24.04-riscv"', '"ubuntu-\\udfff"'
+    )
+    response = deliver(body.encode())
+    assert (response.status_code, response.content) == (
+        400, b"bad payload: workflow_job.labels: not valid Unicode",
+    )  # fmt: skip

@@ -5,16 +5,20 @@ that version inside its own atomic write, and a forwarded delivery checks it bef
 change made in the admin reaches every worker and replica on its next delivery without an extra
 round trip for ordinary deliveries.
 """
+import logging
 import threading
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Q
 
 from webhooks import store
 from webhooks.matching import Rule, compile_rules
 from webhooks.models import Account, LabelMapping
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,22 +35,34 @@ _snapshot: Snapshot | None = None
 
 
 def current() -> Snapshot:
-    """The cached config, loaded on first use and after `invalidate` or the maximum age."""
+    """The cached config, loaded on first use and after `invalidate` or the maximum age.
+
+    A snapshot that is merely old is kept when it cannot be reloaded: the delivery's script
+    still refuses it if the version moved, and a database outage does not fail deliveries.
+    """
     snapshot = _snapshot
-    if snapshot is None or time.monotonic() - snapshot.loaded_at > settings.MAPPING_CACHE_SECONDS:
-        snapshot = reload()
+    if snapshot is None:
+        return reload()
+    if time.monotonic() - snapshot.loaded_at > settings.MAPPING_CACHE_SECONDS:
+        try:
+            return reload()
+        except store.StoreUnavailable:
+            log.warning("config.reload_failed version=%s", snapshot.version)
     return snapshot
 
 
 def reload() -> Snapshot:
     """Load the mappings and account flags again. The version is read first: a change that
     commits in between leaves an older version beside newer rows, which only costs one more
-    reload."""
+    reload. Raises store.StoreUnavailable when Redis or the database does not answer."""
     global _snapshot
-    snapshot = from_database(store.config_version())
-    with _lock:
-        _snapshot = snapshot
-        return snapshot
+    with _lock:  # one load at a time, so an older load never replaces a newer one
+        try:
+            _snapshot = from_database(store.config_version())
+        except DatabaseError as exc:
+            log.error("config.database_error kind=%s", type(exc).__name__)
+            raise store.StoreUnavailable("database unavailable") from exc
+        return _snapshot
 
 
 def from_database(version: str = "") -> Snapshot:

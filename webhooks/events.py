@@ -85,18 +85,26 @@ def action_of(payload: dict[str, Any]) -> str:
     action = payload.get("action")
     if not isinstance(action, str):
         raise PayloadError("action: missing or not a string")
-    return action
+    return _storable(action, "action")
 
 
 def owner_id_of(payload: dict[str, Any]) -> int | None:
     """`repository.owner.id`, or None when it is missing or not an id (the full parse then
     names the problem)."""
     repo = payload.get("repository")
-    owner = repo.get("owner") if isinstance(repo, dict) else None
-    owner_id = owner.get("id") if isinstance(owner, dict) else None
-    if isinstance(owner_id, bool) or not isinstance(owner_id, int) or not 0 < owner_id <= MAX_ID:
+    return _lenient_id(repo.get("owner") if isinstance(repo, dict) else None)
+
+
+def job_id_of(payload: dict[str, Any]) -> int | None:
+    """`workflow_job.id`, or None when it is missing or not an id."""
+    return _lenient_id(payload.get("workflow_job"))
+
+
+def _lenient_id(parent: object) -> int | None:
+    value = parent.get("id") if isinstance(parent, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
         return None
-    return owner_id
+    return value
 
 
 def parse_workflow_job(payload: dict[str, Any]) -> WorkflowJobEvent:
@@ -120,7 +128,7 @@ def parse_workflow_job(payload: dict[str, Any]) -> WorkflowJobEvent:
         job_name=_text(job, "name", "workflow_job.name"),
         workflow_name=_text(job, "workflow_name", "workflow_job.workflow_name"),
         html_url=_text(job, "html_url", "workflow_job.html_url"),
-        labels=tuple(labels),
+        labels=tuple(_storable(label, "workflow_job.labels") for label in labels),
         runner_name=_text(job, "runner_name", "workflow_job.runner_name"),
         conclusion=_text(job, "conclusion", "workflow_job.conclusion"),
         repo_id=_id(repo, "id", "repository.id"),
@@ -160,6 +168,15 @@ def _text(parent: dict[str, Any], key: str, name: str, required: bool = False) -
         return ""
     if not isinstance(value, str):
         raise PayloadError(f"{name}: missing or not a string")
+    return _storable(value, name)
+
+
+def _storable(value: str, name: str) -> str:
+    """JSON may spell lone surrogates (\\ud800) that no UTF-8 store can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PayloadError(f"{name}: not valid Unicode") from None
     return value
 
 

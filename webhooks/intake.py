@@ -74,5 +74,6 @@ def _read_capped(environ: Mapping[str, Any], read: Callable[[int], bytes], cap: 
         declared = 0
     if declared > cap:
         return None
-    body = read(cap + 1)
+    # A declared length is all there is to read (PEP 3333); without one, read up to the cap.
+    body = read(declared if declared > 0 else cap + 1)
     return None if len(body) > cap else body

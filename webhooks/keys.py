@@ -22,6 +22,11 @@ class Keys:
         return f"{self.env}:pool:{entity_id}:{pool}:workers"
 
     @property
+    def job_pattern(self) -> str:
+        """`job` as a Lua `string.format` pattern."""
+        return self.job("%s")
+
+    @property
     def pool_jobs_pattern(self) -> str:
         """`pool_jobs` as a Lua `string.format` pattern, for jobs whose pool the script reads."""
         return self.pool_jobs("%s", "%s")

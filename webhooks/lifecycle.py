@@ -13,6 +13,7 @@ from webhooks.events import (
     ACTION_STATUS,
     PayloadError,
     action_of,
+    job_id_of,
     owner_id_of,
     parse_workflow_job,
 )
@@ -34,7 +35,8 @@ def handle_delivery(
     recorded: it must then be failed so that GitHub shows it and it can be redelivered.
     """
     handler = HANDLERS.get(event_name, _ignore_event)
-    delivery = Delivery(delivery_id, event_name, str(payload.get("action") or "")[:64])
+    action = str(payload.get("action") or "")[:64].encode("utf-8", "replace").decode()
+    delivery = Delivery(delivery_id, event_name, action)
     try:
         return handler(delivery, payload, raw)
     except PayloadError as exc:
@@ -51,10 +53,12 @@ def _workflow_job(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDel
     for _ in range(STALE_CONFIG_ATTEMPTS):
         snapshot = config.current()
         try:
-            if proxy.should_forward(snapshot, owner_id):
-                # Forwarding skips the script that would catch a stale cache, so check the
-                # version first: an account moved back to production is not sent to staging.
-                store.check_config_version(snapshot.version)
+            # Forwarding skips the script that would catch a stale cache, so the version is
+            # checked first; and a job this deployment recorded before its account moved to
+            # staging finishes here, so that its demand does not stay behind.
+            if proxy.should_forward(snapshot, owner_id) and not store.knows_job(
+                snapshot.version, job_id_of(payload)
+            ):
                 return _forward(delivery, raw)
             return _record(delivery, payload, snapshot)
         except store.StaleConfig:

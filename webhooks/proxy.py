@@ -109,6 +109,8 @@ def _post(url: str, raw: RawDelivery, timeout: float) -> Reply:
     connection = connection_class(parts.hostname or "", parts.port, timeout=timeout)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
+        connection.connect()
+        _set_remaining(connection.sock, deadline)
         connection.request("POST", target, body=raw.body, headers=raw.headers())
         # Kept here: the connection hands its socket over to a response that closes it.
         sock = connection.sock
@@ -123,6 +125,8 @@ def _post(url: str, raw: RawDelivery, timeout: float) -> Reply:
                 break
             body += chunk
         content_type = response.getheader("Content-Type") or _TEXT
+        if not 100 <= response.status <= 599:
+            raise http.client.HTTPException(f"status {response.status}")
         return Reply(response.status, bytes(body), content_type)
     finally:
         connection.close()

@@ -8,13 +8,15 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 from django.conf import settings
 from django_redis import get_redis_connection
+from redis.commands.core import Script
 
 from webhooks.events import Status, WorkflowJobEvent
 from webhooks.keys import Keys, pool_member, split_pool_member
@@ -37,7 +39,8 @@ class StaleConfig(Exception):
 #       6 deliveries max length, 7 events max length, 8 delivery id, 9 action, 10 job id,
 #       11 why a new job is not recorded ('' when it is: matched and not blocked), 12 entity id,
 #       13 pool, 14 pools member, 15 image, 16 labels (JSON),
-#       17 runner name, 18 conclusion, 19.. field/value pairs of a new job's hash
+#       17 runner name, 18 conclusion, 19 active job lifetime (seconds),
+#       20.. field/value pairs of a new job's hash
 APPLY_JOB_EVENT = """
 local version = redis.call('GET', KEYS[2]) or '0'
 if version ~= ARGV[1] then return {'stale', version} end
@@ -66,11 +69,13 @@ if not old then
   if ARGV[11] == '' then
     local fields = {'status', new, 'created_at', now, 'started_at', '', 'completed_at', '',
                     'conclusion', '', 'runner_name', ''}
-    for i = 19, #ARGV do fields[#fields + 1] = ARGV[i] end
+    for i = 20, #ARGV do fields[#fields + 1] = ARGV[i] end
     redis.call('HSET', KEYS[1], unpack(finish_fields(fields)))
     if new == 'completed' then
       redis.call('EXPIRE', KEYS[1], ARGV[4])
     else
+      -- A job whose completed delivery is lost for good must not be demand for ever.
+      redis.call('EXPIRE', KEYS[1], ARGV[19])
       redis.call('SADD', string.format(ARGV[5], entity, pool), job_id)
     end
     redis.call('SADD', KEYS[3], ARGV[14])
@@ -87,6 +92,8 @@ else
   if new == 'completed' then
     redis.call('SREM', string.format(ARGV[5], entity, pool), job_id)
     redis.call('EXPIRE', KEYS[1], ARGV[4])
+  else
+    redis.call('EXPIRE', KEYS[1], ARGV[19])
   end
   outcome, reason = 'updated', ''
 end
@@ -118,8 +125,9 @@ def client() -> redis.Redis:
 
 
 @functools.cache
-def _script(connection: redis.Redis, source: str) -> Callable[..., Any]:
-    return connection.register_script(source)
+def _script(source: str) -> Script:
+    """Registered once per process; called with each thread's own client."""
+    return client().register_script(source)
 
 
 def _now() -> str:
@@ -134,16 +142,30 @@ def config_version() -> str:
 
 
 def bump_config_version() -> None:
-    """Tell every process that its cached mappings and account flags are stale."""
+    """Tell every process that its cached mappings and account flags are stale.
+
+    A fresh random version rather than a counter: after Redis lost the key (a restart without
+    persistence, a failover), a counter would count up through versions processes still hold.
+    """
     with _unavailable_on_error():
-        client().incr(keys().config_version)
+        client().set(keys().config_version, uuid.uuid4().hex)
 
 
-def check_config_version(version: str) -> None:
-    """Raise StaleConfig unless `version` is the config version in Redis."""
-    current = config_version()
+def knows_job(version: str, job_id: int | None) -> bool:
+    """Whether this deployment has recorded `job_id`, in one round trip with the version check.
+
+    Raises StaleConfig unless `version` is the config version in Redis.
+    """
+    k = keys()
+    with _unavailable_on_error():
+        pipe = client().pipeline(transaction=False)
+        pipe.get(k.config_version)
+        pipe.exists(k.job(job_id or 0))
+        current, exists = pipe.execute()
+    current = current.decode() if current else "0"
     if current != version:
         raise StaleConfig(current)
+    return job_id is not None and bool(exists)
 
 
 def apply_job_event(
@@ -185,7 +207,8 @@ def apply_job_event(
         ]  # fmt: skip
     pool = match.pool if match else ""
     with _unavailable_on_error():
-        reply = _script(client(), APPLY_JOB_EVENT)(
+        reply = _script(APPLY_JOB_EVENT)(
+            client=client(),
             keys=[k.job(event.job_id), k.config_version, k.pools, k.history, k.events,
                   k.deliveries, k.stats],
             args=[
@@ -194,7 +217,8 @@ def apply_job_event(
                 delivery.delivery_id, event.action, event.job_id, "" if match else unmatched,
                 event.entity_id, pool, pool_member(event.entity_id, pool),
                 match.image if match else "", labels,
-                event.runner_name, event.conclusion, *new_job_fields,
+                event.runner_name, event.conclusion, settings.ACTIVE_JOB_DAYS * 86400,
+                *new_job_fields,
             ],
         )  # fmt: skip
     words = [part.decode() for part in reply]
@@ -203,6 +227,39 @@ def apply_job_event(
     outcome, reason, previous, pool = words
     status = previous if outcome in (Outcome.DUPLICATE, Outcome.IGNORED) else event.status
     return Result(Outcome(outcome), Reason(reason), status, previous, pool, event.job_id)
+
+
+# KEYS: a pool's jobs set. ARGV: 1 job key pattern.
+PRUNE_POOL = """
+local removed = 0
+for _, job_id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('EXISTS', string.format(ARGV[1], job_id)) == 0 then
+    redis.call('SREM', KEYS[1], job_id)
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+
+def prune_demand() -> dict[str, int]:
+    """Drop from every pool set the jobs whose hash expired (ACTIVE_JOB_DAYS without news).
+
+    Each pool is pruned atomically, so a job recorded again meanwhile is kept. Returns the
+    number removed per `{entity_id}:{pool}`.
+    """
+    k = keys()
+    removed = {}
+    with _unavailable_on_error():
+        connection = client()
+        for member in sorted(m.decode() for m in connection.smembers(k.pools)):
+            entity_id, pool = split_pool_member(member)
+            count = _script(PRUNE_POOL)(
+                keys=[k.pool_jobs(entity_id, pool)], args=[k.job_pattern], client=connection
+            )
+            if count:
+                removed[member] = int(count)
+    return removed
 
 
 def record_delivery(delivery: Delivery, result: Result, http_status: int) -> None:
