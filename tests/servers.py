@@ -20,6 +20,8 @@ class Gunicorn:
 
     `env` overrides the environment (RUNNERHUB_ENV, STAGING_URL, DEBUG, ...). Another WSGI
     `app` may be served under the same gunicorn settings, for side-by-side benchmarks.
+    `worker_class="sync"` overrides gunicorn.conf.py's threaded workers with one request per
+    process (`--threads 1` too: gunicorn silently turns sync workers with threads into gthread).
     """
 
     def __init__(
@@ -29,11 +31,13 @@ class Gunicorn:
         env: dict[str, str] | None = None,
         app: str = "runnerhub.wsgi",
         chdir: Path = ROOT,
+        worker_class: str | None = None,
     ) -> None:
         self.port = free_port()
         self.workers = workers
         self.app = app
         self.chdir = chdir
+        self.worker_class = worker_class
         self.dir = Path(tempfile.mkdtemp(prefix="runnerhub-gunicorn-"))
         self.env = {
             **os.environ,
@@ -85,7 +89,7 @@ class Gunicorn:
         return {pid for pid in _pids() if _parent_of(pid) == self.process.pid}
 
     def hold_worker(self) -> "HeldWorker":
-        """Keep one idle worker busy, and know which one: see HeldWorker."""
+        """Keep one idle worker busy, and know which one: see HeldWorker (sync workers only)."""
         return HeldWorker(self)
 
     def start(self) -> "Gunicorn":
@@ -95,6 +99,10 @@ class Gunicorn:
         gunicorn = Path(sys.executable).with_name("gunicorn")
         command = [str(gunicorn), self.app, "-c", str(ROOT / "gunicorn.conf.py"),
                    "-w", str(self.workers), "--chdir", str(self.chdir)]  # fmt: skip
+        if self.worker_class is not None:
+            command += ["--worker-class", self.worker_class]
+            if self.worker_class == "sync":
+                command += ["--threads", "1"]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=log
@@ -128,7 +136,8 @@ class Gunicorn:
 
 
 class HeldWorker:
-    """A request whose headers never end, which keeps the sync worker that accepted it busy.
+    """A request whose headers never end, which keeps the sync worker that accepted it busy
+    (a threaded worker would only lose one thread to it).
 
     With every other worker held, the next connection can only go to the one left free; that is
     how a test makes sure that each worker serves a delivery. `pid` is the worker that holds

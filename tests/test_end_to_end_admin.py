@@ -21,7 +21,9 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Gunicorn]:
-    with Gunicorn(os.environ["REDIS_URL"], workers=2) as running:
+    # Sync workers, one request each: a held connection then ties up a whole worker, which is
+    # how `through_every_worker` reaches each one in turn.
+    with Gunicorn(os.environ["REDIS_URL"], workers=2, worker_class="sync") as running:
         running.create_superuser(USERNAME, PASSWORD)
         yield running
 
