@@ -88,6 +88,20 @@ class Gunicorn:
         assert self.process is not None
         return {pid for pid in _pids() if _parent_of(pid) == self.process.pid}
 
+    def worker_serving(self, sock: socket.socket, seconds: float = 10) -> int:
+        """The pid of the worker that accepted this client socket's connection (Linux /proc)."""
+        client_port = sock.getsockname()[1]
+        deadline = time.monotonic() + seconds
+        while True:
+            inode = _server_side_inode(self.port, client_port)
+            owners = [pid for pid in self.worker_pids() if inode and inode in _socket_inodes(pid)]
+            if owners:
+                [pid] = owners
+                return pid
+            if time.monotonic() > deadline:
+                raise RuntimeError("no gunicorn worker accepted the connection")
+            time.sleep(0.01)
+
     def hold_worker(self) -> "HeldWorker":
         """Keep one idle worker busy, and know which one: see HeldWorker (sync workers only)."""
         return HeldWorker(self)
@@ -147,19 +161,11 @@ class HeldWorker:
     def __init__(self, server: Gunicorn, seconds: float = 10) -> None:
         self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=seconds)
         self.sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        client_port = self.sock.getsockname()[1]
-        deadline = time.monotonic() + seconds
-        while True:
-            inode = _server_side_inode(server.port, client_port)
-            workers = server.worker_pids()
-            owners = [pid for pid in workers if inode and inode in _socket_inodes(pid)]
-            if owners:
-                [self.pid] = owners
-                return
-            if time.monotonic() > deadline:
-                self.sock.close()
-                raise RuntimeError("no gunicorn worker accepted the held connection")
-            time.sleep(0.01)
+        try:
+            self.pid = server.worker_serving(self.sock, seconds)
+        except RuntimeError:
+            self.sock.close()
+            raise
 
     def release(self) -> None:
         """End the request; the worker answers it and is free again."""
