@@ -8,6 +8,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
 
 from tests.redis_server import free_port
 from tests.webhook_client import TEST_SECRET
@@ -16,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Gunicorn:
-    """`gunicorn runnerhub.wsgi` with production settings on a fresh SQLite database.
+    """`gunicorn runnerhub.wsgi` with production settings on a fresh database of its own
+    (SQLite, or PostgreSQL when the tests run on it).
 
     `env` overrides the environment (RUNNERHUB_ENV, STAGING_URL, DEBUG, ...). Another WSGI
     `app` may be served under the same gunicorn settings, for side-by-side benchmarks.
@@ -39,6 +43,7 @@ class Gunicorn:
         self.chdir = chdir
         self.worker_class = worker_class
         self.dir = Path(tempfile.mkdtemp(prefix="runnerhub-gunicorn-"))
+        self.postgres: tuple[str, str] | None = None  # (server URL, this server's database)
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "runnerhub.settings",
@@ -46,7 +51,7 @@ class Gunicorn:
             "SECRET_KEY": "runnerhub-end-to-end-test-key-" + "x" * 40,
             "GITHUB_WEBHOOK_SECRET": TEST_SECRET,
             "REDIS_URL": redis_url,
-            "DATABASE_URL": f"sqlite:///{self.dir / 'db.sqlite3'}",
+            "DATABASE_URL": self._database_url(),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "0",
             "LOG_LEVEL": "WARNING",
@@ -60,6 +65,19 @@ class Gunicorn:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def _database_url(self) -> str:
+        """A fresh database of its own: SQLite in its directory or, when the tests run on
+        PostgreSQL (DATABASE_URL, `make test-postgres`), a database on that server."""
+        shared = os.environ.get("DATABASE_URL", "")
+        if not shared.startswith(("postgres://", "postgresql://")):
+            return f"sqlite:///{self.dir / 'db.sqlite3'}"
+        self.postgres = (shared, f"runnerhub_server_{self.port}")
+        return urlunsplit(urlsplit(shared)._replace(path="/" + self.postgres[1]))
+
+    def _postgres(self, statement: str) -> None:
+        with psycopg.connect(self.postgres[0], autocommit=True) as connection:
+            connection.execute(statement)
 
     def manage(self, *args: str) -> None:
         subprocess.run(
@@ -107,6 +125,9 @@ class Gunicorn:
         return HeldWorker(self)
 
     def start(self) -> "Gunicorn":
+        if self.postgres and self.app == "runnerhub.wsgi":
+            self._postgres(f"DROP DATABASE IF EXISTS {self.postgres[1]} WITH (FORCE)")
+            self._postgres(f"CREATE DATABASE {self.postgres[1]}")
         if self.app == "runnerhub.wsgi":
             self.manage("migrate", "--noinput", "-v0")
             self.manage("collectstatic", "--noinput", "-v0")
@@ -141,6 +162,8 @@ class Gunicorn:
             self.process.terminate()
             self.process.wait(30)
         self.process = None
+        if self.postgres and self.app == "runnerhub.wsgi":
+            self._postgres(f"DROP DATABASE IF EXISTS {self.postgres[1]} WITH (FORCE)")
 
     def __enter__(self) -> "Gunicorn":
         return self.start()

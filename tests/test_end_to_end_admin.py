@@ -13,7 +13,8 @@ from tests.factories import WorkflowJobPayloadFactory
 from tests.servers import Gunicorn
 from tests.webhook_client import post_delivery
 
-pytestmark = pytest.mark.slow
+# The server's database holds what the test depends on: run on PostgreSQL too.
+pytestmark = [pytest.mark.slow, pytest.mark.database]
 
 USERNAME, PASSWORD = "maintainer", "a-long-password-for-the-test-maintainer"
 T = TypeVar("T")
