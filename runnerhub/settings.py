@@ -23,6 +23,9 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "django-insecure-runnerhub-development-only"
 
+# Earlier keys, still accepted for sessions and CSRF while a new SECRET_KEY rolls out.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*" if DEBUG else "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 

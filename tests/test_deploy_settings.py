@@ -55,6 +55,7 @@ def test_check_deploy_warns_when_a_secure_default_is_turned_off() -> None:
 def test_every_secret_can_be_read_from_a_file(tmp_path: Path) -> None:
     values = {
         "SECRET_KEY": secrets.token_urlsafe(50),
+        "SECRET_KEY_FALLBACKS": secrets.token_urlsafe(50),
         "GITHUB_WEBHOOK_SECRET": f"{secrets.token_hex(32)},{secrets.token_hex(32)}",
         "REDIS_URL": "redis://:a-redis-password@redis.example.org:6379/0",
         "DATABASE_URL": "postgres://runnerhub:a-db-password@db.example.org:5432/runnerhub",
@@ -70,6 +71,7 @@ def test_every_secret_can_be_read_from_a_file(tmp_path: Path) -> None:
         f"print(s.SECRET_KEY == {values['SECRET_KEY']!r}, "
         f"','.join(s.GITHUB_WEBHOOK_SECRETS) == {values['GITHUB_WEBHOOK_SECRET']!r}, "
         f"s.REDIS_URL == {values['REDIS_URL']!r}, "
+        f"s.SECRET_KEY_FALLBACKS == [{values['SECRET_KEY_FALLBACKS']!r}], "
         "s.DATABASES['default']['PASSWORD'] == 'a-db-password')"
     )
 
@@ -77,7 +79,7 @@ def test_every_secret_can_be_read_from_a_file(tmp_path: Path) -> None:
     read = manage(env, "shell", "-v", "0", "-c", compare)
 
     assert check.returncode == 0, check.stderr
-    assert read.stdout.split() == ["True"] * 4, read.stderr
+    assert read.stdout.split() == ["True"] * 5, read.stderr
 
 
 def start_gunicorn(env: dict[str, str], seconds: float = 30) -> tuple[int, str]:
