@@ -8,7 +8,7 @@ REDIS_PORT ?= 6390
 REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps redis-server browser screenshots
+.PHONY: run test test-postgres deps redis-server postgresql browser screenshots
 
 deps: $(BIN)/.installed
 
@@ -22,6 +22,13 @@ redis-server:
 	@command -v redis-server >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+# Debian's PostgreSQL server, installed when missing; tests/with_postgres.sh runs a private,
+# throwaway cluster of it for `make test-postgres`.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 # Debian's chromium, for the browser tests and the screenshots, installed when missing.
 # Playwright drives it; it never downloads a browser of its own.
@@ -48,6 +55,10 @@ run: deps redis-server
 
 test: deps redis-server browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The tests that touch a database (marked `database`), again on PostgreSQL, migrations included.
+test-postgres: deps redis-server postgresql browser
+	tests/with_postgres.sh $(BIN)/pytest -m database $(PYTEST_ARGS)
 
 # The screenshots in docs/, taken with headless Chromium against gunicorn with DEBUG off.
 screenshots: deps redis-server browser

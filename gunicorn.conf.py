@@ -3,11 +3,27 @@ import os
 
 bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "sync"
-# A delivery is one Redis round trip; anything near this is a stuck worker, not a slow one.
+
+# Slow or stuck clients must not starve GitHub's deliveries. A sync worker serves one connection
+# at a time and blocks reading it, so as many clients as there are workers that trickle their
+# headers (or connect and send nothing) stop the webhook until the worker is killed at `timeout`.
+# A threaded worker blocks one thread per such client instead, and accepts a connection only
+# while it has a thread free for it (worker_connections = threads): a connection is never queued
+# behind slow ones in a worker whose threads are all taken, the kernel hands it to a worker with
+# room. So it takes workers x threads stalled clients at once to hold up a delivery. A delivery
+# is a few milliseconds of CPU around one Redis round trip; threads cost little with the GIL.
+# In production a buffering proxy in front (TLS termination) absorbs slow clients entirely.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+worker_connections = threads
+# Kept-alive idle connections would hold those slots, and GitHub opens a connection per
+# delivery anyway: every response closes its connection. A connection that sends nothing is
+# given up after 5 s (gunicorn's wait for a request's first bytes).
+keepalive = 0
+# The worker's heartbeat: with threads it stops only when the whole process is stuck, since
+# each request is bounded by Redis's socket timeouts (1 s connect, 2 s reply).
 timeout = 30
 graceful_timeout = 20
-keepalive = 2
 # Django logs one line per delivery with its id; the access log would only repeat it.
 accesslog = None
 errorlog = "-"

@@ -20,7 +20,10 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.C
         problems.append(
             kind(
                 "GITHUB_WEBHOOK_SECRET is not set: every delivery would be refused.",
-                hint="Set it to the webhook secret of the GitHub App (comma-separated to rotate).",
+                hint=(
+                    "Set it, or GITHUB_WEBHOOK_SECRET_FILE naming a file that holds it, to the "
+                    "GitHub App's webhook secret (comma-separated to rotate)."
+                ),
                 id=f"runnerhub.{check_id}",
             )
         )
@@ -66,4 +69,5 @@ def fail_on_configuration_errors() -> None:
     """Stop start-up with the checks' own words when the configuration cannot work."""
     errors = [problem for problem in check_configuration() if problem.is_serious()]
     if errors:
-        raise ImproperlyConfigured("; ".join(f"{e.id}: {e.msg}" for e in errors))
+        words = (f"{e.id}: {e.msg} {e.hint or ''}".strip() for e in errors)
+        raise ImproperlyConfigured("; ".join(words))

@@ -23,6 +23,19 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["REDIS_URL"] = _server.url  # for the servers that tests start
 
 
+# Fixtures that give a test Django's test database.
+DATABASE_FIXTURES = {"db", "transactional_db", "admin_client", "admin_user", "django_user_model"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that touches a database, for the run on PostgreSQL (make test-postgres).
+    Tests whose servers' databases matter are marked `database` in their modules."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("django_db") or fixtures & DATABASE_FIXTURES:
+            item.add_marker(pytest.mark.database)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _server is not None:
         _server.cleanup()

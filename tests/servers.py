@@ -8,6 +8,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
 
 from tests.redis_server import free_port
 from tests.webhook_client import TEST_SECRET
@@ -16,10 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Gunicorn:
-    """`gunicorn runnerhub.wsgi` with production settings on a fresh SQLite database.
+    """`gunicorn runnerhub.wsgi` with production settings on a fresh database of its own
+    (SQLite, or PostgreSQL when the tests run on it).
 
     `env` overrides the environment (RUNNERHUB_ENV, STAGING_URL, DEBUG, ...). Another WSGI
     `app` may be served under the same gunicorn settings, for side-by-side benchmarks.
+    `worker_class="sync"` overrides gunicorn.conf.py's threaded workers with one request per
+    process (`--threads 1` too: gunicorn silently turns sync workers with threads into gthread).
     """
 
     def __init__(
@@ -29,12 +35,15 @@ class Gunicorn:
         env: dict[str, str] | None = None,
         app: str = "runnerhub.wsgi",
         chdir: Path = ROOT,
+        worker_class: str | None = None,
     ) -> None:
         self.port = free_port()
         self.workers = workers
         self.app = app
         self.chdir = chdir
+        self.worker_class = worker_class
         self.dir = Path(tempfile.mkdtemp(prefix="runnerhub-gunicorn-"))
+        self.postgres: tuple[str, str] | None = None  # (server URL, this server's database)
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "runnerhub.settings",
@@ -42,7 +51,7 @@ class Gunicorn:
             "SECRET_KEY": "runnerhub-end-to-end-test-key-" + "x" * 40,
             "GITHUB_WEBHOOK_SECRET": TEST_SECRET,
             "REDIS_URL": redis_url,
-            "DATABASE_URL": f"sqlite:///{self.dir / 'db.sqlite3'}",
+            "DATABASE_URL": self._database_url(),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "0",
             "LOG_LEVEL": "WARNING",
@@ -56,6 +65,19 @@ class Gunicorn:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def _database_url(self) -> str:
+        """A fresh database of its own: SQLite in its directory or, when the tests run on
+        PostgreSQL (DATABASE_URL, `make test-postgres`), a database on that server."""
+        shared = os.environ.get("DATABASE_URL", "")
+        if not shared.startswith(("postgres://", "postgresql://")):
+            return f"sqlite:///{self.dir / 'db.sqlite3'}"
+        self.postgres = (shared, f"runnerhub_server_{self.port}")
+        return urlunsplit(urlsplit(shared)._replace(path="/" + self.postgres[1]))
+
+    def _postgres(self, statement: str) -> None:
+        with psycopg.connect(self.postgres[0], autocommit=True) as connection:
+            connection.execute(statement)
 
     def manage(self, *args: str) -> None:
         subprocess.run(
@@ -84,17 +106,38 @@ class Gunicorn:
         assert self.process is not None
         return {pid for pid in _pids() if _parent_of(pid) == self.process.pid}
 
+    def worker_serving(self, sock: socket.socket, seconds: float = 10) -> int:
+        """The pid of the worker that accepted this client socket's connection (Linux /proc)."""
+        client_port = sock.getsockname()[1]
+        deadline = time.monotonic() + seconds
+        while True:
+            inode = _server_side_inode(self.port, client_port)
+            owners = [pid for pid in self.worker_pids() if inode and inode in _socket_inodes(pid)]
+            if owners:
+                [pid] = owners
+                return pid
+            if time.monotonic() > deadline:
+                raise RuntimeError("no gunicorn worker accepted the connection")
+            time.sleep(0.01)
+
     def hold_worker(self) -> "HeldWorker":
-        """Keep one idle worker busy, and know which one: see HeldWorker."""
+        """Keep one idle worker busy, and know which one: see HeldWorker (sync workers only)."""
         return HeldWorker(self)
 
     def start(self) -> "Gunicorn":
+        if self.postgres and self.app == "runnerhub.wsgi":
+            self._postgres(f"DROP DATABASE IF EXISTS {self.postgres[1]} WITH (FORCE)")
+            self._postgres(f"CREATE DATABASE {self.postgres[1]}")
         if self.app == "runnerhub.wsgi":
             self.manage("migrate", "--noinput", "-v0")
             self.manage("collectstatic", "--noinput", "-v0")
         gunicorn = Path(sys.executable).with_name("gunicorn")
         command = [str(gunicorn), self.app, "-c", str(ROOT / "gunicorn.conf.py"),
                    "-w", str(self.workers), "--chdir", str(self.chdir)]  # fmt: skip
+        if self.worker_class is not None:
+            command += ["--worker-class", self.worker_class]
+            if self.worker_class == "sync":
+                command += ["--threads", "1"]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=log
@@ -119,6 +162,8 @@ class Gunicorn:
             self.process.terminate()
             self.process.wait(30)
         self.process = None
+        if self.postgres and self.app == "runnerhub.wsgi":
+            self._postgres(f"DROP DATABASE IF EXISTS {self.postgres[1]} WITH (FORCE)")
 
     def __enter__(self) -> "Gunicorn":
         return self.start()
@@ -128,7 +173,8 @@ class Gunicorn:
 
 
 class HeldWorker:
-    """A request whose headers never end, which keeps the sync worker that accepted it busy.
+    """A request whose headers never end, which keeps the sync worker that accepted it busy
+    (a threaded worker would only lose one thread to it).
 
     With every other worker held, the next connection can only go to the one left free; that is
     how a test makes sure that each worker serves a delivery. `pid` is the worker that holds
@@ -138,19 +184,11 @@ class HeldWorker:
     def __init__(self, server: Gunicorn, seconds: float = 10) -> None:
         self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=seconds)
         self.sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        client_port = self.sock.getsockname()[1]
-        deadline = time.monotonic() + seconds
-        while True:
-            inode = _server_side_inode(server.port, client_port)
-            workers = server.worker_pids()
-            owners = [pid for pid in workers if inode and inode in _socket_inodes(pid)]
-            if owners:
-                [self.pid] = owners
-                return
-            if time.monotonic() > deadline:
-                self.sock.close()
-                raise RuntimeError("no gunicorn worker accepted the held connection")
-            time.sleep(0.01)
+        try:
+            self.pid = server.worker_serving(self.sock, seconds)
+        except RuntimeError:
+            self.sock.close()
+            raise
 
     def release(self) -> None:
         """End the request; the worker answers it and is free again."""

@@ -13,7 +13,8 @@ from tests.factories import WorkflowJobPayloadFactory
 from tests.servers import Gunicorn
 from tests.webhook_client import post_delivery
 
-pytestmark = pytest.mark.slow
+# The server's database holds what the test depends on: run on PostgreSQL too.
+pytestmark = [pytest.mark.slow, pytest.mark.database]
 
 USERNAME, PASSWORD = "maintainer", "a-long-password-for-the-test-maintainer"
 T = TypeVar("T")
@@ -21,7 +22,9 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Gunicorn]:
-    with Gunicorn(os.environ["REDIS_URL"], workers=2) as running:
+    # Sync workers, one request each: a held connection then ties up a whole worker, which is
+    # how `through_every_worker` reaches each one in turn.
+    with Gunicorn(os.environ["REDIS_URL"], workers=2, worker_class="sync") as running:
         running.create_superuser(USERNAME, PASSWORD)
         yield running
 

@@ -9,7 +9,8 @@ from tests.factories import WorkflowJobPayloadFactory
 from tests.servers import Gunicorn
 from tests.webhook_client import post_delivery
 
-pytestmark = pytest.mark.slow
+# The server's database holds what the test depends on: run on PostgreSQL too.
+pytestmark = [pytest.mark.slow, pytest.mark.database]
 
 STAGING_ORG = 9_200_000_001
 

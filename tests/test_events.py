@@ -117,6 +117,18 @@ def test_a_field_of_the_wrong_type_is_named(path: tuple[str, ...], value: object
         parse_workflow_job(payload)
 
 
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        (b'{"zen": "\\ud83d\\ude80 launch"}', "\U0001f680 launch"),  # a pair: one character
+        (b'{"zen": "\\\\ud800"}', "\\ud800"),  # an escaped backslash, then letters
+        (b'{"zen": "\\u00e9t\\u00e9"}', "\u00e9t\u00e9"),
+    ],
+)
+def test_escaped_text_that_is_valid_unicode_is_kept(body: bytes, text: str) -> None:
+    assert decode_body(body, "application/json") == {"zen": text}
+
+
 def test_it_decodes_json_and_form_bodies_alike() -> None:
     payload = {"action": "queued", "zen": "ünïcode"}
     body = json.dumps(payload).encode()
@@ -129,7 +141,14 @@ def test_it_decodes_json_and_form_bodies_alike() -> None:
     ("body", "content_type", "reason"),
     [
         (b"{not json", "application/json", "body is not valid JSON"),
-        (b"\xff\xfe{}", "application/json", "body is not valid JSON"),
+        (b"\xff\xfe{}", "application/json", "body is not UTF-8"),
+        (b'{"zen": "\xed\xa0\x80"}', "application/json", "body is not UTF-8"),
+        (b'{"zen": "\\ud800"}', "application/json", "body holds a lone surrogate"),
+        (b'{"zen": "\\uDC00 after"}', "application/json", "body holds a lone surrogate"),
+        (b'{"zen": ["\\ud83d"]}', "application/json", "body holds a lone surrogate"),
+        (b'{"\\udbff": 1}', "application/json", "body holds a lone surrogate"),
+        (b"payload=%7B%22a%22%3A%22%5Cud800%22%7D", "application/x-www-form-urlencoded",
+         "body holds a lone surrogate"),
         (b"[1, 2]", "application/json", "body is not a JSON object"),
         (b"", "application/json", "body is not valid JSON"),
         (b"[" * 100_000 + b"]" * 100_000, "application/json", "body is not valid JSON"),

@@ -130,6 +130,27 @@ def test_malformed_json_gets_400(deliver, redis_client) -> None:
     assert redis_client.hgetall("prod:stats") == {"rejected:bad_payload": "1"}
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"action": "\ud800"},
+        {"workflow_job": {"name": "build \udc00"}},
+        {"workflow_job": {"labels": ["ubuntu-24.04-riscv", "\ud83d"]}},
+    ],
+    ids=["action", "job name", "label"],
+)
+def test_text_that_is_not_unicode_gets_400_and_records_nothing(deliver, redis_client, change) -> None:
+    # Found by tests/test_hostile_input.py: it used to reach Redis and fail there with a 500.
+    payload = WorkflowJobPayloadFactory()
+    for key, value in change.items():
+        payload[key] = {**payload[key], **value} if isinstance(value, dict) else value
+    response = deliver(payload)
+    assert response.status_code == 400
+    assert response.content == b"bad payload: body holds a lone surrogate, which is not text"
+    assert redis_client.keys("prod:job:*") == []
+    assert redis_client.hgetall("prod:stats") == {"rejected:bad_payload": "1"}
+
+
 def test_a_form_encoded_delivery_is_recorded_like_a_json_one(deliver, redis_client) -> None:
     payload = WorkflowJobPayloadFactory()
     response = deliver(payload, form=True)
