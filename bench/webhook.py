@@ -186,13 +186,14 @@ def compare(args: argparse.Namespace) -> None:
 
     secret = "bench-webhook-secret-0123456789"
     store = RedisServer().start()
+    # Sync workers for both, as the limit app is specified; production runs gthread workers.
     runnerhub = Gunicorn(
-        store.url, args.workers,
+        store.url, args.workers, worker_class="sync",
         env={"GITHUB_WEBHOOK_SECRET": secret, "RUNNERHUB_ENV": "prod", "LOG_LEVEL": "INFO"},
     )  # fmt: skip
     limit = Gunicorn(
         store.url, args.workers,
-        env={"SECRET": secret, "ENVP": "staging"},
+        env={"SECRET": secret, "ENVP": "staging"}, worker_class="sync",
         app="limit_app:app", chdir=SHARED / "bench",
     )  # fmt: skip
     targets = {"runnerhub": (runnerhub, "prod"), "limit": (limit, "staging")}

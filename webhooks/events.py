@@ -114,7 +114,7 @@ def action_of(payload: dict[str, Any]) -> str:
     action = payload.get("action")
     if not isinstance(action, str):
         raise PayloadError("action: missing or not a string")
-    return _storable(action, "action")
+    return action
 
 
 def owner_id_of(payload: dict[str, Any]) -> int | None:
@@ -157,7 +157,7 @@ def parse_workflow_job(payload: dict[str, Any]) -> WorkflowJobEvent:
         job_name=_text(job, "name", "workflow_job.name"),
         workflow_name=_text(job, "workflow_name", "workflow_job.workflow_name"),
         html_url=_text(job, "html_url", "workflow_job.html_url"),
-        labels=tuple(_storable(label, "workflow_job.labels") for label in labels),
+        labels=tuple(labels),
         runner_name=_text(job, "runner_name", "workflow_job.runner_name"),
         conclusion=_text(job, "conclusion", "workflow_job.conclusion"),
         repo_id=_id(repo, "id", "repository.id"),
@@ -197,15 +197,6 @@ def _text(parent: dict[str, Any], key: str, name: str, required: bool = False) -
         return ""
     if not isinstance(value, str):
         raise PayloadError(f"{name}: missing or not a string")
-    return _storable(value, name)
-
-
-def _storable(value: str, name: str) -> str:
-    """JSON may spell lone surrogates (\\ud800) that no UTF-8 store can hold."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PayloadError(f"{name}: not valid Unicode") from None
     return value
 
 

@@ -35,8 +35,7 @@ def handle_delivery(
     recorded: it must then be failed so that GitHub shows it and it can be redelivered.
     """
     handler = HANDLERS.get(event_name, _ignore_event)
-    action = str(payload.get("action") or "")[:64].encode("utf-8", "replace").decode()
-    delivery = Delivery(delivery_id, event_name, action)
+    delivery = Delivery(delivery_id, event_name, str(payload.get("action") or "")[:64])
     try:
         return handler(delivery, payload, raw)
     except PayloadError as exc:
