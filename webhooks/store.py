@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -120,8 +121,16 @@ def keys() -> Keys:
     return Keys(settings.RUNNERHUB_ENV)
 
 
+_local = threading.local()
+
+
 def client() -> redis.Redis:
-    return get_redis_connection("default")
+    """This thread's client. Django keeps one cache connection per thread already; remembering
+    it here saves looking it up through Django's cache handler on every delivery."""
+    connection = getattr(_local, "client", None)
+    if connection is None:
+        connection = _local.client = get_redis_connection("default")
+    return connection
 
 
 @functools.cache
