@@ -24,7 +24,8 @@ keepalive = 0
 # each request is bounded by Redis's socket timeouts (1 s connect, 2 s reply).
 timeout = 30
 graceful_timeout = 20
-# Django logs one line per delivery with its id; the access log would only repeat it.
+# Every delivery is in the deliveries stream (and logged at DEBUG with its id); the access log
+# would only repeat it.
 accesslog = None
 errorlog = "-"
 # TLS ends at the proxy in front; trust its X-Forwarded-* headers only from where it runs.
