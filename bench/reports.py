@@ -68,7 +68,7 @@ def payload(action: str, job: int, account: int) -> dict:
 
 
 class Client:
-    """Plain HTTP/1.1 requests, one connection each (gunicorn's sync workers close them)."""
+    """Plain HTTP/1.1 requests, one connection each (RunnerHub closes every connection)."""
 
     def __init__(self, base_url: str, secret: str) -> None:
         parts = urlsplit(base_url)
