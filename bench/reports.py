@@ -21,7 +21,6 @@ import json
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from webhooks.signatures import sign  # noqa: E402
+from tests.webhook_client import json_delivery_headers  # noqa: E402
 
 LABELS = ["ubuntu-24.04-riscv", "ubuntu-24.04-riscv-2xlarge", "ubuntu-24.04-riscv-rvv"]
 ACCOUNTS = 20
@@ -73,7 +72,7 @@ class Client:
     def __init__(self, base_url: str, secret: str) -> None:
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.secret = secret.encode()
+        self.secret = secret
 
     def request(
         self, method: str, path: str, body: bytes = b"", headers: dict | None = None
@@ -88,12 +87,8 @@ class Client:
 
     def deliver(self, data: dict) -> None:
         body = json.dumps(data).encode()
-        status, answer = self.request("POST", "/", body, {
-            "Content-Type": "application/json",
-            "X-GitHub-Event": "workflow_job",
-            "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": sign(body, self.secret),
-        })  # fmt: skip
+        headers = json_delivery_headers(body, secret=self.secret)
+        status, answer = self.request("POST", "/", body, headers)
         if status != 200:
             raise RuntimeError(f"delivery refused: {status} {answer[:200]!r}")
 

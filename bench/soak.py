@@ -17,7 +17,6 @@ import statistics
 import sys
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,7 @@ import redis  # noqa: E402
 
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.servers import Gunicorn  # noqa: E402
-from tests.webhook_client import fixture_bytes  # noqa: E402
-from webhooks.signatures import sign  # noqa: E402
+from tests.webhook_client import fixture_bytes, json_delivery_headers  # noqa: E402
 
 SECRET = "soak-webhook-secret-0123456789abcdef"
 ORGS = 10
@@ -58,14 +56,7 @@ class Payloads:
     def delivery(self, job_id: int, action: str) -> tuple[bytes, dict[str, str]]:
         owner = str(70_000_000 + job_id % ORGS).encode()
         body = self.bodies[action].replace(JOB, str(job_id).encode()).replace(OWNER, owner)
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "GitHub-Hookshot/soak",
-            "X-GitHub-Event": "workflow_job",
-            "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": sign(body, SECRET.encode()),
-        }
-        return body, headers
+        return body, json_delivery_headers(body, secret=SECRET)
 
 
 @dataclass

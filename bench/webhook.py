@@ -13,13 +13,10 @@ Every delivery is about 8.5 kB, shaped like GitHub's example payloads. Afterward
 hold exactly what was sent: every job completed, every pool set empty.
 """
 import argparse
-import hashlib
-import hmac
 import json
 import socket
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +25,10 @@ from urllib.parse import urlsplit
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.webhook_client import json_delivery_headers  # noqa: E402
+
 SHARED = ROOT.parent / "shared"
 TEMPLATE = SHARED / "fixtures" / "github" / "workflow_job.queued.payload.json"
 LABEL = "ubuntu-24.04-riscv"
@@ -66,7 +67,7 @@ class Figures:
         )
 
 
-def deliveries(first_id: int, count: int, action: str, secret: bytes) -> list[Delivery]:
+def deliveries(first_id: int, count: int, action: str, secret: str) -> list[Delivery]:
     """Signed deliveries of jobs first_id .. first_id+count-1, padded to about 8.5 kB."""
     template = json.loads(TEMPLATE.read_bytes())
     made = []
@@ -86,14 +87,7 @@ def deliveries(first_id: int, count: int, action: str, secret: bytes) -> list[De
         if pad > 40:
             payload["workflow_job"]["head_branch"] = "main-" + "x" * (pad - 40)
             body = json.dumps(payload, indent=2).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "GitHub-Hookshot/bench",
-            "X-GitHub-Event": "workflow_job",
-            "X-GitHub-Delivery": str(uuid.uuid4()),
-            "X-Hub-Signature-256": "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest(),
-        }
-        made.append(Delivery(job_id, owner_id, body, headers))
+        made.append(Delivery(job_id, owner_id, body, json_delivery_headers(body, secret=secret)))
     return made
 
 
@@ -151,7 +145,7 @@ def verify(redis_url: str, env: str, sent: list[Delivery]) -> list[str]:
     return problems
 
 
-def run(base_url: str, redis_url: str, env: str, secret: bytes, first_id: int, jobs: int,
+def run(base_url: str, redis_url: str, env: str, secret: str, first_id: int, jobs: int,
         concurrency: int) -> Figures:  # fmt: skip
     queued = deliveries(first_id, jobs, "queued", secret)
     completed = deliveries(first_id, jobs, "completed", secret)
@@ -180,7 +174,6 @@ HEADER = f"{'target':<10} {'requests':>8} {'errors':>6} {'req/s':>9} {'p50 ms':>
 
 
 def compare(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(ROOT))
     from tests.redis_server import RedisServer
     from tests.servers import Gunicorn
 
@@ -202,14 +195,14 @@ def compare(args: argparse.Namespace) -> None:
         runnerhub.start()
         limit.start()
         for name, (server, env) in targets.items():  # warm up: imports, connections, script cache
-            run(server.url, store.url, env, secret.encode(), 1, 200, args.concurrency)
+            run(server.url, store.url, env, secret, 1, 200, args.concurrency)
         next_id = 1_000_000
         for round_no in range(args.rounds):
             order = list(targets) if round_no % 2 == 0 else list(reversed(targets))
             for name in order:
                 server, env = targets[name]
                 results[name].append(
-                    run(server.url, store.url, env, secret.encode(), next_id, args.jobs, args.concurrency)
+                    run(server.url, store.url, env, secret, next_id, args.jobs, args.concurrency)
                 )
                 next_id += args.jobs
     finally:
@@ -218,7 +211,7 @@ def compare(args: argparse.Namespace) -> None:
         store.cleanup()
     print(f"gunicorn: {args.workers} sync workers each; {args.concurrency} concurrent clients; "
           f"{args.rounds} alternating rounds of {args.jobs} jobs (queued + completed); "
-          f"payload {len(deliveries(1, 1, 'queued', b'x')[0].body)} bytes")  # fmt: skip
+          f"payload {len(deliveries(1, 1, 'queued', 'x')[0].body)} bytes")  # fmt: skip
     print(HEADER)
     merged = {name: merge(runs) for name, runs in results.items()}
     for name, figures in merged.items():
@@ -244,7 +237,7 @@ def main() -> None:
         return
     if not (args.url and args.redis and args.secret):
         parser.error("--url, --redis and --secret are required without --compare")
-    figures = run(args.url, args.redis, args.env, args.secret.encode(), args.first_id, args.jobs,
+    figures = run(args.url, args.redis, args.env, args.secret, args.first_id, args.jobs,
                   args.concurrency)  # fmt: skip
     print(HEADER)
     print(figures.line("target"))

@@ -16,7 +16,6 @@ import random
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,9 +24,8 @@ sys.path.insert(0, str(ROOT))
 from tests.browser import headless_chromium  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.servers import Gunicorn  # noqa: E402
-from tests.webhook_client import TEST_SECRET  # noqa: E402
+from tests.webhook_client import TEST_SECRET, json_delivery_headers  # noqa: E402
 from webhooks.keys import Keys  # noqa: E402
-from webhooks.signatures import sign  # noqa: E402
 
 ACCOUNTS = [
     ("riscv-ports", 81_000_001, "Organization", ["gcc-ci", "glibc-tests", "openblas", "zstd"]),
@@ -53,12 +51,8 @@ def deliver(
     url: str, action: str, job: dict, event: str = "workflow_job", secret: str = TEST_SECRET
 ) -> None:
     body = json.dumps({"action": action, **job} if event == "workflow_job" else job).encode()
-    request = urllib.request.Request(url + "/", data=body, method="POST", headers={
-        "Content-Type": "application/json",
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": sign(body, secret.encode()),
-    })  # fmt: skip
+    headers = json_delivery_headers(body, event, secret)
+    request = urllib.request.Request(url + "/", data=body, method="POST", headers=headers)
     try:
         urllib.request.urlopen(request, timeout=10).close()
     except urllib.error.HTTPError:

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from tests.factories import WorkflowJobPayloadFactory, same_job
-from tests.webhook_client import github_headers
+from tests.webhook_client import json_delivery_headers
 
 ENV = "prod"
 RANK = {"queued": 1, "pending": 1, "in_progress": 2, "running": 2, "completed": 3}
@@ -59,7 +59,7 @@ class Sent:
 def post(port: int, payload: dict[str, Any], timeout: float = ANSWER_TIMEOUT_SECONDS) -> Sent:
     """POST one signed delivery on a fresh connection, as GitHub does."""
     body = json.dumps(payload).encode()
-    headers = {**github_headers(body), "Content-Type": "application/json"}
+    headers = json_delivery_headers(body)
     sent_at = time.monotonic()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:

@@ -11,7 +11,7 @@ from tests.browser import headless_chromium
 from tests.factories import WorkflowJobPayloadFactory, same_job
 from tests.redis_server import RedisServer
 from tests.servers import Gunicorn
-from tests.webhook_client import github_headers
+from tests.webhook_client import json_delivery_headers
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def post(server: Gunicorn, payload: dict[str, Any]) -> None:
     body = json.dumps(payload).encode()
     request = urllib.request.Request(
         server.url + "/", data=body, method="POST",
-        headers={**github_headers(body), "Content-Type": "application/json"},
+        headers=json_delivery_headers(body),
     )  # fmt: skip
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200

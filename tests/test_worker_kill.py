@@ -19,14 +19,14 @@ from tests.delivery_stream import DeliveryStream, Sent, job_problems, redeliver,
 from tests.factories import WorkflowJobPayloadFactory
 from tests.redis_server import RedisServer
 from tests.servers import Gunicorn
-from tests.webhook_client import github_headers
+from tests.webhook_client import json_delivery_headers
 
 pytestmark = pytest.mark.slow
 
 
 def start_delivery(server: Gunicorn, body: bytes) -> socket.socket:
     """A signed delivery sent but for its last byte: the worker that took it is reading it."""
-    headers = {**github_headers(body), "Content-Type": "application/json"}
+    headers = json_delivery_headers(body)
     head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     request = (
         f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n{head}\r\n"

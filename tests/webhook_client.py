@@ -26,6 +26,8 @@ def body_of(payload: dict[str, Any] | bytes) -> bytes:
 def github_headers(
     body: bytes, event: str = "workflow_job", secret: str | None = TEST_SECRET
 ) -> dict[str, str]:
+    """The headers GitHub sends with `body`, signed with `secret` (unsigned when None); the
+    tests, benchmarks and screenshot scripts all sign through here."""
     headers = {
         "X-GitHub-Event": event,
         "X-GitHub-Delivery": str(uuid.uuid4()),
@@ -34,6 +36,11 @@ def github_headers(
     if secret is not None:
         headers["X-Hub-Signature-256"] = sign(body, secret.encode())
     return headers
+
+
+def json_delivery_headers(body: bytes, event: str = "workflow_job", secret: str = TEST_SECRET) -> dict[str, str]:
+    """`github_headers` plus the JSON body type, for requests made outside Django's test client."""
+    return {**github_headers(body, event, secret), "Content-Type": "application/json"}
 
 
 def deliver_to(
@@ -63,7 +70,7 @@ def post_delivery(
 ) -> tuple[int, str, str]:
     """POST a signed delivery to a running server, as GitHub does: (status, body, delivery id)."""
     body = body_of(payload)
-    headers = {**github_headers(body, event, secret), "Content-Type": "application/json"}
+    headers = json_delivery_headers(body, event, secret)
     request = urllib.request.Request(url + "/", data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

@@ -12,14 +12,13 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 from django.conf import settings
 from django_redis import get_redis_connection
 from redis.commands.core import Script
 
-from webhooks.events import Status, WorkflowJobEvent
+from webhooks.events import WorkflowJobEvent
 from webhooks.keys import Keys, pool_member, split_pool_member
 from webhooks.matching import Match
 from webhooks.outcomes import Delivery, Outcome, Reason, Result
