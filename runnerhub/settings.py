@@ -56,6 +56,30 @@ STAGING_TIMEOUT_SECONDS = env_int("STAGING_TIMEOUT_SECONDS", 8, minimum=1)
 # /usage and /history show repositories and jobs; on, only signed-in staff may see them.
 REPORTS_REQUIRE_LOGIN = env_bool("REPORTS_REQUIRE_LOGIN", False)
 
+# The scheduler (`manage.py run_scheduler`). Its GitHub App settings are required by it alone:
+# the web tier never talks to GitHub, so `make run` serves without them.
+GITHUB_APP_ID = env_str("GITHUB_APP_ID")
+GITHUB_APP_PRIVATE_KEY = env_str("GITHUB_APP_PRIVATE_KEY")
+GITHUB_API_URL = env_str("GITHUB_API_URL", "https://api.github.com")
+# Empty: GitHub's default group of each organization; another name is created when missing.
+RUNNER_GROUP = env_str("RUNNER_GROUP")
+RUNNER_NAMESPACE = env_str("RUNNER_NAMESPACE", "runnerhub-runners")
+SCHEDULER_INTERVAL_SECONDS = env_int("SCHEDULER_INTERVAL_SECONDS", 15, minimum=1)
+# The leader's lease; a standby takes over within one lease after the leader dies.
+SCHEDULER_LEASE_SECONDS = env_int("SCHEDULER_LEASE_SECONDS", 30, minimum=3)
+# A pod still Pending after this long (an image that does not pull, a board that never frees)
+# is deleted and its job gets a new runner.
+RUNNER_START_TIMEOUT = env_int("RUNNER_START_TIMEOUT", 900, minimum=10)
+# A running runner with no job for this long, while its label set has more runners than jobs.
+RUNNER_IDLE_TIMEOUT = env_int("RUNNER_IDLE_TIMEOUT", 600, minimum=10)
+# Pods not yet running per node pool, across accounts, so a full or broken board does not
+# collect a pile of Pending pods.
+POOL_MAX_PENDING_PODS = env_int("POOL_MAX_PENDING_PODS", 4, minimum=1)
+# How often pods and GitHub runners that nothing tracks are looked for.
+ORPHAN_SWEEP_SECONDS = env_int("ORPHAN_SWEEP_SECONDS", 300, minimum=10)
+# Timeout of every GitHub and Kubernetes call the scheduler makes.
+SCHEDULER_API_TIMEOUT_SECONDS = env_int("SCHEDULER_API_TIMEOUT_SECONDS", 10, minimum=1)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -67,6 +91,7 @@ INSTALLED_APPS = [
     "runnerhub.apps.RunnerHubConfig",
     "webhooks",
     "reports",
+    "runners",
 ]
 
 MIDDLEWARE = [

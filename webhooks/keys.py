@@ -61,6 +61,88 @@ class Keys:
         """STRING: bumped whenever label mappings or accounts change."""
         return f"{self.env}:config:version"
 
+    # The scheduler's keys: workers (runner pods), the leader's lease, its counters.
+
+    def worker(self, name: str) -> str:
+        """HASH: one worker (an ephemeral runner and its pod), written by the scheduler."""
+        return f"{self.env}:worker:{name}"
+
+    @property
+    def worker_pattern(self) -> str:
+        """`worker` as a Lua `string.format` pattern."""
+        return self.worker("%s")
+
+    @property
+    def pool_workers_pattern(self) -> str:
+        """`pool_workers` as a Lua `string.format` pattern."""
+        return self.pool_workers("%s", "%s")
+
+    @property
+    def workers(self) -> str:
+        """SET: names of every live worker (not finished), so nothing SCANs for them."""
+        return f"{self.env}:workers"
+
+    def account_workers(self, owner_id: int | str) -> str:
+        """SET: names of an account's live workers in every pool, for its worker cap."""
+        return f"{self.env}:account:{owner_id}:workers"
+
+    @property
+    def account_workers_pattern(self) -> str:
+        return self.account_workers("%s")
+
+    def board_starting(self, pool: str) -> str:
+        """SET: names of the workers of a node pool whose pod is not running yet, for
+        POOL_MAX_PENDING_PODS (across accounts: the boards are shared)."""
+        return f"{self.env}:board:{pool}:starting"
+
+    @property
+    def board_starting_pattern(self) -> str:
+        return self.board_starting("%s")
+
+    @property
+    def scheduler_lease(self) -> str:
+        """STRING (with expiry): `{replica} {fencing token}` of the leading scheduler."""
+        return f"{self.env}:scheduler:lease"
+
+    @property
+    def scheduler_fence(self) -> str:
+        """STRING: the last fencing token handed out; each new leader takes the next."""
+        return f"{self.env}:scheduler:fence"
+
+    @property
+    def scheduler_state(self) -> str:
+        """HASH: the leader's last pass (time, replica, duration) and its sweeps' times."""
+        return f"{self.env}:scheduler:state"
+
+    @property
+    def scheduler_stats(self) -> str:
+        """HASH: the scheduler's counters (runners started, failed, GitHub calls, ...)."""
+        return f"{self.env}:scheduler:stats"
+
+    @property
+    def github_limits(self) -> str:
+        """HASH: per installation, the rate limit GitHub reported last (JSON)."""
+        return f"{self.env}:github:limits"
+
+    @property
+    def github_targets(self) -> str:
+        """HASH: entity id to where its runners are registered (JSON), for the orphan sweep."""
+        return f"{self.env}:github:targets"
+
+    @property
+    def github_cache_prefix(self) -> str:
+        """Prefix of githubkit's cache (installation tokens), shared by every replica."""
+        return f"{self.env}:github:cache"
+
+    def runner_group(self, org: str) -> str:
+        """STRING (with expiry): the id of RUNNER_GROUP in an organization."""
+        return f"{self.env}:github:group:{org.lower()}"
+
+    @property
+    def events_group(self) -> str:
+        """The consumer group of the events stream that schedulers read."""
+        return "scheduler"
+
 
 def pool_member(entity_id: int | str, pool: str) -> str:
     """A member of the `pools` set."""
