@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reports.jobs import JobRow, epoch, iso_utc, job_row
+from runners import store as runner_store
 from webhooks import store
 from webhooks.outcomes import IGNORED_WHY, Outcome, Reason
 
@@ -37,13 +38,39 @@ class LabelSetUsage:
 
 
 @dataclass(frozen=True)
+class WorkerRow:
+    """One runner of a pool: its state, how long it has been in it and since it was created,
+    and the job it runs once it has taken one."""
+
+    name: str
+    state: str  # reserved | registered | launched | running | stopping; unknown once expired
+    labels: tuple[str, ...]
+    job_id: str
+    created_at: float | None
+    state_since: float | None
+    age_seconds: float | None
+    state_seconds: float | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "labels": list(self.labels),
+            "job_id": self.job_id or None,
+            "created_at": iso_utc(self.created_at),
+            "age_seconds": _rounded(self.age_seconds),
+            "state_seconds": _rounded(self.state_seconds),
+        }
+
+
+@dataclass(frozen=True)
 class PoolUsage:
     entity_id: str
     entity_type: str
     account: str  # '' when the pool has no active job to name its account
     pool: str
     label_sets: tuple[LabelSetUsage, ...]
-    workers: tuple[str, ...]
+    workers: tuple[WorkerRow, ...]
     pending: int
     running: int
 
@@ -104,7 +131,7 @@ class UsageReport:
                     "pool": pool.pool,
                     "pending": pool.pending,
                     "running": pool.running,
-                    "workers": list(pool.workers),
+                    "workers": [worker.as_json() for worker in pool.workers],
                     "label_sets": [
                         {
                             "labels": list(label_set.labels),
@@ -138,8 +165,9 @@ def build_usage(show_private: bool, deliveries: int = RECENT_DELIVERIES) -> Usag
     """Every pool of the pools set with its pending and running jobs split by label set, its
     workers, and the `deliveries` most recent deliveries.
 
-    Reads the pools set, each pool's jobs and workers sets, the hashes of the active jobs and the
-    head of the delivery log: four round trips, bounded by the active jobs, never by the history.
+    Reads the pools set, each pool's jobs and workers sets, the hashes of the active jobs and of
+    the live workers, and the head of the delivery log: five round trips, bounded by the active
+    jobs and workers, never by the history.
     Raises store.StoreUnavailable when Redis fails.
     """
     pools = store.read_pools()
@@ -151,15 +179,24 @@ def build_usage(show_private: bool, deliveries: int = RECENT_DELIVERIES) -> Usag
         for job_id, record in zip(active_ids, records)
         if record is not None
     }
+    names = [name for pool in pools for name in pool.workers]
+    workers = {
+        name: _worker_row(name, fields, now)
+        for name, fields in zip(names, runner_store.read_worker_hashes(names))
+    }
     usage = [
-        _pool_usage(pool, [jobs_by_id[job_id] for job_id in pool.job_ids if job_id in jobs_by_id])
+        _pool_usage(
+            pool,
+            [jobs_by_id[job_id] for job_id in pool.job_ids if job_id in jobs_by_id],
+            tuple(workers[name] for name in pool.workers),
+        )
         for pool in pools
     ]
     # The pools set only knows ids: an idle pool borrows its name from a busy pool of its account.
-    names = {pool.entity_id: (pool.account, pool.entity_type) for pool in usage if pool.account}
+    accounts = {pool.entity_id: (pool.account, pool.entity_type) for pool in usage if pool.account}
     usage = [
-        replace(pool, account=names[pool.entity_id][0], entity_type=names[pool.entity_id][1])
-        if not pool.account and pool.entity_id in names
+        replace(pool, account=accounts[pool.entity_id][0], entity_type=accounts[pool.entity_id][1])
+        if not pool.account and pool.entity_id in accounts
         else pool
         for pool in usage
     ]
@@ -181,7 +218,29 @@ def build_usage(show_private: bool, deliveries: int = RECENT_DELIVERIES) -> Usag
     )
 
 
-def _pool_usage(pool: store.PoolRead, jobs: list[JobRow]) -> PoolUsage:
+def _worker_row(name: str, fields: dict[str, str], now: float) -> WorkerRow:
+    created_at = epoch(fields.get("created_at", ""))
+    state_since = epoch(fields.get("updated_at", "")) or created_at
+    labels = tuple(label for label in fields.get("label_key", "").split("\n") if label)
+    return WorkerRow(
+        name=name,
+        state=fields.get("state", "unknown"),
+        labels=labels,
+        job_id=fields.get("job_id", ""),
+        created_at=created_at,
+        state_since=state_since,
+        age_seconds=None if created_at is None else max(0.0, now - created_at),
+        state_seconds=None if state_since is None else max(0.0, now - state_since),
+    )
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
+def _pool_usage(
+    pool: store.PoolRead, jobs: list[JobRow], workers: tuple[WorkerRow, ...]
+) -> PoolUsage:
     by_labels: dict[tuple[str, ...], list[JobRow]] = defaultdict(list)
     for job in jobs:
         by_labels[tuple(sorted(label.lower() for label in job.labels))].append(job)
@@ -201,7 +260,7 @@ def _pool_usage(pool: store.PoolRead, jobs: list[JobRow]) -> PoolUsage:
         account=named.account if named else "",
         pool=pool.pool,
         label_sets=label_sets,
-        workers=pool.workers,
+        workers=workers,
         pending=sum(label_set.pending for label_set in label_sets),
         running=sum(label_set.running for label_set in label_sets),
     )

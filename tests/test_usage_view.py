@@ -102,22 +102,38 @@ def test_it_shows_each_pools_workers_and_totals(client, deliver, clock, redis_cl
         repository__owner__login="busy-org",
     )
     redis_client.sadd(KEYS.pool_workers(11, "scw-em-rv1"), "runner-a1", "runner-b2")
+    now = time.time()
+    redis_client.hset(
+        KEYS.worker("runner-a1"),
+        mapping={"state": "running", "created_at": now - 300, "updated_at": now - 120,
+                 "job_id": "4242", "label_key": "ubuntu-24.04-riscv"},
+    )  # fmt: skip
+    redis_client.hset(
+        KEYS.worker("runner-b2"),
+        mapping={"state": "launched", "created_at": now - 30, "updated_at": now - 30, "job_id": ""},
+    )
     redis_client.sadd(KEYS.pools, "12:cloudv10x-pioneer", "11:cloudv10x-rvv")  # seen, idle now
 
     response = client.get("/usage")
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert (
-        '<code class="worker">runner-a1</code>' in html
-        and '<code class="worker">runner-b2</code>' in html
-    )
+    rows = {row.split('"')[0]: row for row in html.split('data-worker="')[1:]}
+    assert set(rows) == {"runner-a1", "runner-b2"}
+    assert 'worker-running">running<' in rows["runner-a1"] and "4242" in rows["runner-a1"]
+    assert "2 min" in rows["runner-a1"] and "5 min" in rows["runner-a1"]  # in its state, in all
+    assert 'worker-launched">launched<' in rows["runner-b2"]
     idle_list = html.split('<details class="idle-pools">')[1].split("</details>")[0]
     assert "2 idle pools" in idle_list
     assert "account 12" in idle_list  # no job anywhere names this account
     assert "busy-org" in idle_list  # named after its account's busy pool
     body = client.get("/usage.json").json()
-    assert pool_of(body, "scw-em-rv1")["workers"] == ["runner-a1", "runner-b2"]
+    workers = pool_of(body, "scw-em-rv1")["workers"]
+    assert [(w["name"], w["state"], w["job_id"]) for w in workers] == [
+        ("runner-a1", "running", "4242"),
+        ("runner-b2", "launched", None),
+    ]
+    assert workers[0]["labels"] == ["ubuntu-24.04-riscv"] and 299 < workers[0]["age_seconds"] < 400
     idle = pool_of(body, "cloudv10x-pioneer")
     assert (idle["pending"], idle["running"], idle["workers"], idle["account"]) == (0, 0, [], None)
     assert pool_of(body, "cloudv10x-rvv")["account"] == "busy-org"
