@@ -360,6 +360,22 @@ def record_pass(holder: str, seconds: float, fields: Mapping[str, object] = ()) 
         client().hset(keys().scheduler_state, mapping={**values, **dict(fields)})
 
 
+def read_worker_states() -> dict[str, int]:
+    """How many live workers are in each state."""
+    k = keys()
+    with _unavailable_on_error():
+        names = list(client().smembers(k.workers))
+        pipe = client().pipeline(transaction=False)
+        for name in names:
+            pipe.hget(k.worker(name.decode()), "state")
+        states = pipe.execute() if names else []
+    counts: dict[str, int] = {state.value: 0 for state in State if state != State.FINISHED}
+    for state in states:
+        if state is not None:
+            counts[state.decode()] = counts.get(state.decode(), 0) + 1
+    return counts
+
+
 def read_state() -> dict[str, str]:
     with _unavailable_on_error():
         values = client().hgetall(keys().scheduler_state)
