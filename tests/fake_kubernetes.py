@@ -5,8 +5,8 @@ the bearer token differ from production. So the fake speaks the real wire format
 lists, `Status` errors with the real reasons and codes) and is stricter than convenient:
 
 - every request body is validated against the JSON schema of `KUBERNETES_SCHEMA_VERSION` with
-  `kubernetes-validate` in strict mode (unknown fields are errors), plus the API-server rules
-  the schema cannot express (names, label syntax, a container image, base64 secret data …);
+  `kubernetes_validate.validate(…, strict=True)` (unknown fields are errors), plus the API-server
+  rules the schema cannot express (names, label syntax, a container image, base64 secret data …);
 - list items carry no `kind`/`apiVersion`, as in a real list; a pod's log cannot be read while
   its container is waiting to start;
 - the objects the fake itself produces (a pod's status, events) are validated the same way, so
@@ -68,6 +68,10 @@ _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_LABEL_VALUE_RULE = (
+    "a valid label must be an empty string or at most 63 characters of alphanumerics, '-', '_' "
+    "or '.', starting and ending with an alphanumeric"
+)
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _QUANTITY = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?")
 # A pod's name is its hostname and, here, a label value: hold it to 63 characters although the
@@ -127,6 +131,14 @@ class ApiError(Exception):
         return body
 
 
+# An HTTP answer: code, content type, body, extra headers.
+_Answer = tuple[int, str, bytes, dict[str, str]]
+
+
+def _status_answer(error: ApiError) -> _Answer:
+    return error.code, "application/json", json.dumps(error.status()).encode(), error.headers
+
+
 def _not_found(resource: str, name: str) -> ApiError:
     return ApiError(404, f'{resource} "{name}" not found', "NotFound", {"name": name, "kind": resource})
 
@@ -173,24 +185,44 @@ def validate_schema(body: dict[str, Any]) -> None:
     DeleteOptions' `v1` to a file that does not exist (its file is `deleteoptions-meta-v1`).
     """
     kind = body.get("kind", "")
-    metadata = body.get("metadata")
-    name = str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
     try:
         if kind == "DeleteOptions":
-            _delete_options_validator().validate(body)
+            _validator("deleteoptions-meta-v1.json").validate(body)
         else:
             kubernetes_validate.validate(body, KUBERNETES_SCHEMA_VERSION, strict=True)
     except jsonschema.ValidationError as error:  # kubernetes_validate.ValidationError subclasses it
-        raise _invalid(kind, name, [(_field_path(iter(error.absolute_path)), error.message)]) from None
+        field = _field_path(iter(error.absolute_path))
+        raise _invalid(kind, _name_of(body), [(field, error.message)]) from None
     except kubernetes_validate.SchemaNotFoundError as error:
         raise ApiError(400, error.message) from None
 
 
+def self_check(obj: dict[str, Any]) -> None:
+    """Validate a core/v1 object the fake itself produced (a pod with its status, an event).
+
+    A failure is the fake's bug, not the client's, so it raises AssertionError. A cached validator
+    over the same strict schema files: kubernetes_validate.validate parses the 1.8 MB definitions
+    file on every call (~30 ms), and the fake checks its own output after every change.
+    """
+    try:
+        _validator(f"{obj['kind'].lower()}-v1.json").validate(obj)
+    except jsonschema.ValidationError as error:
+        raise AssertionError(
+            f"the fake produced a {obj['kind']} no cluster would send: "
+            f"{_field_path(iter(error.absolute_path))}: {error.message}"
+        ) from None
+
+
+def _name_of(body: dict[str, Any]) -> str:
+    metadata = body.get("metadata")
+    return str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
+
+
 @functools.cache
-def _delete_options_validator() -> jsonschema.Draft202012Validator:
-    """The strict DeleteOptions schema, wired as kubernetes_validate.validate wires its schemas."""
+def _validator(filename: str) -> jsonschema.Draft202012Validator:
+    """A strict schema of the pinned version, wired as kubernetes_validate.validate wires it."""
     directory = f"kubernetes-json-schema/v{KUBERNETES_SCHEMA_VERSION}-local-strict"
-    schema = schema_contents(f"{directory}/deleteoptions-meta-v1.json", KUBERNETES_SCHEMA_VERSION)
+    schema = schema_contents(f"{directory}/{filename}", KUBERNETES_SCHEMA_VERSION)
     definitions = schema_contents(f"{directory}/_definitions.json", KUBERNETES_SCHEMA_VERSION)
     registry = referencing.Resource.from_contents(schema) @ referencing.Registry()
     registry = referencing.Resource.from_contents(definitions) @ registry
@@ -198,14 +230,6 @@ def _delete_options_validator() -> jsonschema.Draft202012Validator:
 
 
 # --- API-server rules the schema does not express ----------------------------------------------
-
-
-def self_check(obj: dict[str, Any]) -> None:
-    """Validate an object the fake itself produced; a failure is the fake's bug, not the client's."""
-    try:
-        validate_schema(obj)
-    except ApiError as error:
-        raise AssertionError(f"the fake produced an object no cluster would send: {error.message}") from None
 
 
 def _check_name(kind: str, name: Any, max_length: int) -> list[tuple[str, str]]:
@@ -242,19 +266,19 @@ def _check_metadata(metadata: dict[str, Any]) -> list[tuple[str, str]]:
     for key, value in (metadata.get("labels") or {}).items():
         problems += _check_qualified_name("metadata.labels", key)
         if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
-            problems.append(
-                ("metadata.labels", f"Invalid value: {value!r}: a valid label must be an empty string or at "
-                 "most 63 characters of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric")
-            )
+            problems.append(("metadata.labels", f"Invalid value: {value!r}: {_LABEL_VALUE_RULE}"))
     for key in metadata.get("annotations") or {}:
         problems += _check_qualified_name("metadata.annotations", key)
     controllers = 0
     for index, owner in enumerate(metadata.get("ownerReferences") or []):
         if not owner.get("uid"):
-            problems.append((f"metadata.ownerReferences[{index}].uid", "Invalid value: \"\": uid must not be empty"))
+            field = f"metadata.ownerReferences[{index}].uid"
+            problems.append((field, 'Invalid value: "": uid must not be empty'))
         controllers += bool(owner.get("controller"))
     if controllers > 1:
-        problems.append(("metadata.ownerReferences", "Invalid value: only one reference can have Controller set to true"))
+        problems.append(
+            ("metadata.ownerReferences", "Invalid value: only one reference can have Controller set to true")
+        )
     return problems
 
 
@@ -284,7 +308,7 @@ def _check_pod_spec(spec: dict[str, Any]) -> list[tuple[str, str]]:
     for key, value in (spec.get("nodeSelector") or {}).items():
         problems += _check_qualified_name("spec.nodeSelector", key)
         if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
-            problems.append(("spec.nodeSelector", f"Invalid value: {value!r}: not a valid label value"))
+            problems.append(("spec.nodeSelector", f"Invalid value: {value!r}: {_LABEL_VALUE_RULE}"))
     return problems
 
 
@@ -297,17 +321,18 @@ def _check_env(field: str, env: list[dict[str, Any]]) -> list[tuple[str, str]]:
         source = variable.get("valueFrom")
         if source is None:
             continue
-        if "value" in variable and variable["value"]:
-            problems.append((f"{where}.valueFrom", "Invalid value: may not be specified when `value` is not empty"))
+        if variable.get("value"):
+            problems.append((f"{where}.valueFrom", "Invalid value: may not be set when `value` is not empty"))
         if len(source) != 1:
-            problems.append((f"{where}.valueFrom", "Invalid value: may not have more than one field specified at a time"))
+            problems.append((f"{where}.valueFrom", "Invalid value: may not have more than one field set at a time"))
         for ref in ("secretKeyRef", "configMapKeyRef"):
             if ref in source:
                 selector = source[ref]
                 if not selector.get("name"):
                     problems.append((f"{where}.valueFrom.{ref}.name", "Required value"))
-                if not _SECRET_KEY.fullmatch(selector.get("key", "")):
-                    problems.append((f"{where}.valueFrom.{ref}.key", f"Invalid value: {selector.get('key', '')!r}"))
+                key = selector.get("key", "")
+                if not _SECRET_KEY.fullmatch(key):
+                    problems.append((f"{where}.valueFrom.{ref}.key", f"Invalid value: {key!r}"))
     return problems
 
 
@@ -450,8 +475,15 @@ _GROUP_ROUTE = re.compile(
 class FakeKubernetes:
     """A core-v1 API server on 127.0.0.1 for the real `kubernetes` client; see the module docstring.
 
-    State is held in memory under one lock; the test-control methods (`pods`, `set_phase`, `fail` …)
-    take it too, so tests may call them while a client is mid-request on another thread.
+    Wiring: `start()`/`stop()` or `with`, `url`, `token`, `write_kubeconfig(path)`, `api_client()`.
+    Reading state: `pods()`, `pod()`, `secrets()`, `secret()`, `events()` (deep copies, with kind).
+    Driving the cluster: `set_phase`, `set_waiting`, `set_log`, `add_event`,
+    `delete_pod_out_of_band`, `collect_garbage`, and `fail` to inject faults.
+    Recording: `used` (RBAC verb, resource), `requests` (method, path, query), `namespaces`,
+    `errors` (the fake's own bugs, raised by `stop()`).
+
+    State is held in memory under one lock; the test controls take it too, so tests may call
+    them while a client is mid-request on another thread.
     """
 
     def __init__(self) -> None:
@@ -479,7 +511,10 @@ class FakeKubernetes:
         handler = type("Handler", (_Handler,), {"fake": self})
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-kubernetes", daemon=True)
+        # A short poll interval: shutdown() waits for it, and tests start and stop many servers.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-kubernetes", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -516,7 +551,9 @@ class FakeKubernetes:
             "kind": "Config",
             "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
             "users": [{"name": "fake", "user": {"token": self.token}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}],
+            "contexts": [
+                {"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}
+            ],
             "current-context": "fake",
         }
         path.write_text(yaml.safe_dump(config))
@@ -524,9 +561,11 @@ class FakeKubernetes:
 
     def api_client(self) -> kubernetes.client.ApiClient:
         """A real client configured from a kubeconfig, exactly as production configures one."""
-        if self._directory is None:
-            self._directory = Path(tempfile.mkdtemp(prefix="fake-kubernetes-"))
-        path = self.write_kubeconfig(self._directory / "kubeconfig")
+        with self._lock:  # written once: threads that each build a client must not read it half-written
+            if self._directory is None:
+                self._directory = Path(tempfile.mkdtemp(prefix="fake-kubernetes-"))
+                self.write_kubeconfig(self._directory / "kubeconfig")
+            path = self._directory / "kubeconfig"
         return kubernetes.config.new_client_from_config(config_file=str(path))
 
     # --- test controls ---------------------------------------------------------------------
@@ -638,7 +677,8 @@ class FakeKubernetes:
     ) -> dict[str, Any]:
         """Record a core/v1 Event about an object, as the kubelet or scheduler would."""
         with self._lock:
-            involved = {"kind": involved_kind, "namespace": namespace, "name": involved_name, "apiVersion": "v1"}
+            involved = {"kind": involved_kind, "namespace": namespace, "name": involved_name}
+            involved["apiVersion"] = "v1"
             if involved_kind == "Pod" and (pod := self._objects["pods"].get((namespace, involved_name))):
                 involved["uid"] = pod["metadata"]["uid"]
             now = _now()
@@ -770,7 +810,7 @@ class FakeKubernetes:
 
     # --- request handling ------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: Any, body: bytes) -> tuple[int, str, bytes, dict[str, str]]:
+    def handle(self, method: str, target: str, headers: Any, body: bytes) -> _Answer:
         """Answer one HTTP request: (code, content type, body, extra headers). Never raises."""
         split = urlsplit(target)
         path, query = unquote(split.path), parse_qs(split.query, keep_blank_values=True)
@@ -783,7 +823,9 @@ class FakeKubernetes:
             route = _ROUTE.fullmatch(path) or _GROUP_ROUTE.fullmatch(path)
             if route is None:
                 raise ApiError(404, "the server could not find the requested resource")
-            namespace, resource, name, subresource = route.group("namespace", "resource", "name", "subresource")
+            namespace, resource, name, subresource = route.group(
+                "namespace", "resource", "name", "subresource"
+            )
             rbac_resource = f"{resource}/{subresource}" if subresource else resource
             if name is None:
                 verb = _COLLECTION_VERBS.get(method)
@@ -804,12 +846,11 @@ class FakeKubernetes:
                 raise fault.error
             return answer
         except ApiError as error:
-            return error.code, "application/json", json.dumps(error.status()).encode(), error.headers
+            return _status_answer(error)
         except Exception:  # a bug of the fake: record it, answer without the traceback
             with self._lock:
                 self.errors.append(f"{method} {target}\n{traceback.format_exc()}")
-            error = ApiError(500, "the fake Kubernetes API failed; see FakeKubernetes.errors")
-            return 500, "application/json", json.dumps(error.status()).encode(), {}
+            return _status_answer(ApiError(500, "the fake Kubernetes API failed; see FakeKubernetes.errors"))
 
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         for fault in self._faults:
@@ -830,7 +871,7 @@ class FakeKubernetes:
         query: dict[str, list[str]],
         headers: Any,
         body: bytes,
-    ) -> tuple[int, str, bytes, dict[str, str]]:
+    ) -> _Answer:
         if resource not in _KINDS or (subresource and (resource, subresource) != ("pods", "log")):
             raise ApiError(404, "the server could not find the requested resource")
         if namespace is None and verb != "list":
@@ -847,10 +888,10 @@ class FakeKubernetes:
         if verb == "delete" and resource in ("pods", "secrets"):
             options = _parse_body(headers, body) if body.strip() else {}
             return self._json(200, self._delete(resource, namespace, name, options, query, dry_run))
-        raise ApiError(404, f"the fake Kubernetes API does not implement {verb or 'this method'} on {resource}")
+        raise ApiError(404, f"the fake Kubernetes API does not implement {verb or 'that method'} on {resource}")
 
     @staticmethod
-    def _json(code: int, obj: dict[str, Any]) -> tuple[int, str, bytes, dict[str, str]]:
+    def _json(code: int, obj: dict[str, Any]) -> _Answer:
         return code, "application/json", json.dumps(obj).encode(), {}
 
     def _get(self, resource: str, namespace: str, name: str) -> dict[str, Any]:
@@ -883,7 +924,9 @@ class FakeKubernetes:
             metadata["remainingItemCount"] = len(matching) - limit
             matching = matching[:limit]
         # A list's items carry no kind or apiVersion, as in a real list.
-        items = [{k: v for k, v in copy.deepcopy(obj).items() if k not in ("kind", "apiVersion")} for obj in matching]
+        items = [
+            {k: v for k, v in copy.deepcopy(obj).items() if k not in ("kind", "apiVersion")} for obj in matching
+        ]
         return {"kind": _KINDS[resource] + "List", "apiVersion": "v1", "metadata": metadata, "items": items}
 
     def _create(self, resource: str, namespace: str, body: dict[str, Any], dry_run: bool) -> dict[str, Any]:
@@ -892,7 +935,9 @@ class FakeKubernetes:
         metadata = body.get("metadata")
         if isinstance(metadata, dict):
             if metadata.get("namespace", namespace) != namespace:
-                raise ApiError(400, "the namespace of the provided object does not match the namespace sent on the request")
+                raise ApiError(
+                    400, "the namespace of the provided object does not match the namespace sent on the request"
+                )
             if metadata.get("resourceVersion"):
                 raise ApiError(400, "resourceVersion should not be set on objects to be created")
             if not metadata.get("name") and metadata.get("generateName"):
@@ -902,7 +947,8 @@ class FakeKubernetes:
         validate_schema(body)
         metadata = body["metadata"] if isinstance(body.get("metadata"), dict) else {}
         name = metadata.get("name", "")
-        problems = _check_name(kind, name, _POD_NAME_MAX if resource == "pods" else 253) or _check_metadata(metadata)
+        problems = _check_name(kind, name, _POD_NAME_MAX if resource == "pods" else 253)
+        problems += _check_metadata(metadata)
         if resource == "pods":
             problems += _check_pod_spec(body.get("spec") or {})
         else:
@@ -933,14 +979,18 @@ class FakeKubernetes:
     ) -> dict[str, Any]:
         options = {"kind": "DeleteOptions", "apiVersion": "v1", **options}
         if options["kind"] != "DeleteOptions":
-            raise ApiError(400, f'{options["kind"]} in version "{options["apiVersion"]}" cannot be handled as a DeleteOptions')
+            raise ApiError(
+                400, f'{options["kind"]} in version "{options["apiVersion"]}" cannot be handled as a DeleteOptions'
+            )
         validate_schema(options)
         policy = query.get("propagationPolicy", [options.get("propagationPolicy")])[0]
         problems = []
         if policy not in (None, "Orphan", "Background", "Foreground"):
             problems.append(("propagationPolicy", f"Unsupported value: {policy!r}"))
         if policy is not None and options.get("orphanDependents") is not None:
-            problems.append(("propagationPolicy", "Invalid value: orphanDependents and deletionPropagation cannot be both set"))
+            problems.append(
+                ("propagationPolicy", "Invalid value: orphanDependents and deletionPropagation cannot be both set")
+            )
         if options.get("gracePeriodSeconds", 0) < 0:
             problems.append(("gracePeriodSeconds", "Invalid value: must be >= 0"))
         if problems:
@@ -1008,9 +1058,8 @@ class FakeKubernetes:
                 raise ApiError(400, f"container {container} is not valid for pod {name}")
             state = next(s for s in pod["status"]["containerStatuses"] if s["name"] == container)["state"]
             if "waiting" in state:
-                raise ApiError(
-                    400, f'container "{container}" in pod "{name}" is waiting to start: {state["waiting"].get("reason", "")}'
-                )
+                reason = state["waiting"].get("reason", "")
+                raise ApiError(400, f'container "{container}" in pod "{name}" is waiting to start: {reason}')
             text = self._logs.get((namespace, name, container), "")
         tail = _int_param(query, "tailLines", -1)
         if tail >= 0:
@@ -1026,7 +1075,7 @@ def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ApiError(400, f'invalid value for {name}: "{raw}": strconv.ParseInt: parsing "{raw}": invalid syntax') from None
+        raise ApiError(400, f'invalid {name} "{raw}": strconv.ParseInt: parsing "{raw}": invalid syntax') from None
 
 
 def _decode_continue(token: str) -> tuple[str, str]:
@@ -1053,7 +1102,8 @@ def _parse_body(headers: Any, body: bytes) -> dict[str, Any]:
     if content_type != "application/json":
         raise ApiError(
             415,
-            f'the body of the request was in an unknown format - accepted media types include: application/json (the fake does not read {content_type})',
+            "the body of the request was in an unknown format - accepted media types include: "
+            f"application/json (the fake does not read {content_type})",
         )
     try:
         parsed = json.loads(body)
@@ -1121,7 +1171,8 @@ def _default_pod(pod: dict[str, Any]) -> None:
             {"type": "PodReadyToStartContainers", "status": "False", "lastTransitionTime": now},
             {"type": "Initialized", "status": "True", "lastTransitionTime": now},
             {"type": "Ready", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": now},
-            {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady", 
+             "lastTransitionTime": now},
             {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
         ],
         "hostIP": "10.0.0.2",
@@ -1170,7 +1221,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True
             error = ApiError(400, "the fake Kubernetes API does not read chunked request bodies")
-            self._write(400, "application/json", json.dumps(error.status()).encode(), {})
+            self._write(*_status_answer(error))
             return
         try:
             length = int(self.headers.get("Content-Length") or 0)
@@ -1178,7 +1229,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             length = -1
         if length < 0:
             self.close_connection = True
-            self._write(400, "application/json", json.dumps(ApiError(400, "bad Content-Length").status()).encode(), {})
+            self._write(*_status_answer(ApiError(400, "bad Content-Length")))
             return
         body = self.rfile.read(length) if length else b""
         self._write(*self.fake.handle(self.command, self.path, self.headers, body))
@@ -1198,9 +1249,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Malformed requests too are answered as a `Status`, never as the stdlib's HTML page."""
         self.close_connection = True
-        error = ApiError(code, message or "bad request")
         try:
-            self._write(code, "application/json", json.dumps(error.status()).encode(), {})
+            self._write(*_status_answer(ApiError(code, message or "bad request")))
         except OSError:
             pass
 
