@@ -22,6 +22,7 @@ Usage:
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import re
@@ -385,7 +386,7 @@ class FakeGitHub:
         login or an "owner/repo" full name."""
         with self._lock:
             return [
-                dict(r)
+                copy.deepcopy(r)
                 for rid, r in sorted(self._runners.items())
                 if scope is None or self._runner_scope[rid] == scope.lower()
             ]
@@ -394,7 +395,7 @@ class FakeGitHub:
         with self._lock:
             for runner in self._runners.values():
                 if runner["name"] == name:
-                    return dict(runner)
+                    return copy.deepcopy(runner)
             return None
 
     def set_runner(self, name: str, status: str | None = None, busy: bool | None = None) -> None:
@@ -636,7 +637,10 @@ class FakeGitHub:
     ) -> _Answer | None:
         fault = self._take_fault(method, path)
         if fault is not None and not fault.after:
-            return None if fault.drop else self._fault_answer(fault)
+            # Refused before it was performed: nothing spent, but the usual headers.
+            bucket = self._bucket_for(self._authenticate(headers.get("authorization", "")))
+            bucket = bucket or self._bucket("unauthenticated", UNAUTHENTICATED_LIMIT)
+            return None if fault.drop else self._fault_answer(fault, bucket.headers())
 
         version = headers.get("x-github-api-version")
         if version is not None and version not in API_VERSIONS:
@@ -884,7 +888,8 @@ class FakeGitHub:
                 )
             names.add(by_id[repo_id])
         for name in names:
-            if not inst.covers_repo(inst.login, name.split("/")[-1]):
+            owner, _, repo = name.rpartition("/")
+            if not inst.covers_repo(owner or inst.login, repo):
                 raise GitHubError(
                     422, "There is at least one repository that does not exist or is not "
                     "accessible to the parent installation."

@@ -32,6 +32,7 @@ JIT = {"name": "rv-1", "runner_group_id": 1, "labels": ["riscv64"]}
 # httpx builds an SSL context (20 ms of certificate loading) per client; one shared context
 # keeps that cost out of every call, here as in production.
 TLS = ssl.create_default_context()
+HTTP = httpx.Client(verify=TLS)  # for the raw requests githubkit would refuse to send
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def raw_jwt(fake: FakeGitHub, key: str | None = None, **claims: object) -> str:
 
 
 def raw_token(fake: FakeGitHub, installation_id: int = ORG_INSTALLATION) -> str:
-    answer = httpx.post(
+    answer = HTTP.post(
         f"{fake.url}app/installations/{installation_id}/access_tokens",
         headers={"Authorization": f"Bearer {raw_jwt(fake)}"},
     )
@@ -276,7 +277,7 @@ def test_jwts_that_github_would_refuse_are_refused(fake: FakeGitHub) -> None:
     }
     messages = {}
     for case, token in cases.items():
-        answer = httpx.get(f"{fake.url}app", headers={"Authorization": f"Bearer {token}"})
+        answer = HTTP.get(f"{fake.url}app", headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 401, case
         messages[case] = answer.json()["message"]
     assert messages["forged"] == "A JSON web token could not be decoded"
@@ -287,30 +288,30 @@ def test_jwts_that_github_would_refuse_are_refused(fake: FakeGitHub) -> None:
     # numeric one is signed at the JWS level.
     claims = {"iss": fake.app_id, "iat": now - 60, "exp": now + 540}
     numeric = jwt.api_jws.encode(json.dumps(claims).encode(), fake.private_key_pem, "RS256")
-    answer = httpx.get(f"{fake.url}app", headers={"Authorization": f"Bearer {numeric}"})
+    answer = HTTP.get(f"{fake.url}app", headers={"Authorization": f"Bearer {numeric}"})
     assert answer.status_code == 200
 
 
 def test_tokens_that_github_would_refuse_are_refused(fake: FakeGitHub) -> None:
     token = raw_token(fake)
     runners = f"{fake.url}orgs/acme/actions/runners"
-    assert httpx.get(runners, headers={"Authorization": f"token {token}"}).status_code == 200
-    assert httpx.get(runners, headers={"Authorization": f"Bearer {token}"}).status_code == 200
-    unknown = httpx.get(runners, headers={"Authorization": "token ghs_nope"})
+    assert HTTP.get(runners, headers={"Authorization": f"token {token}"}).status_code == 200
+    assert HTTP.get(runners, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    unknown = HTTP.get(runners, headers={"Authorization": "token ghs_nope"})
     assert (unknown.status_code, unknown.json()["message"]) == (401, "Bad credentials")
     fake.expire_tokens()
-    assert httpx.get(runners, headers={"Authorization": f"token {token}"}).status_code == 401
-    assert httpx.get(runners).status_code == 401
+    assert HTTP.get(runners, headers={"Authorization": f"token {token}"}).status_code == 401
+    assert HTTP.get(runners).status_code == 401
 
 
 def test_each_credential_works_only_where_github_accepts_it(fake: FakeGitHub) -> None:
     token = raw_token(fake)
-    app_with_token = httpx.get(f"{fake.url}app", headers={"Authorization": f"token {token}"})
+    app_with_token = HTTP.get(f"{fake.url}app", headers={"Authorization": f"token {token}"})
     assert (app_with_token.status_code, app_with_token.json()["message"]) == (
         401,
         "A JSON web token could not be decoded",
     )
-    runners_with_jwt = httpx.get(
+    runners_with_jwt = HTTP.get(
         f"{fake.url}orgs/acme/actions/runners", headers={"Authorization": f"Bearer {raw_jwt(fake)}"}
     )
     assert runners_with_jwt.status_code == 403
@@ -352,7 +353,7 @@ def test_githubkit_validates_bodies_before_sending(fake: FakeGitHub) -> None:
 def test_a_body_that_fails_the_schema_answers_422(
     fake: FakeGitHub, body: dict[str, object], detail: str
 ) -> None:
-    answer = httpx.post(
+    answer = HTTP.post(
         f"{fake.url}orgs/acme/actions/runners/generate-jitconfig",
         headers={"Authorization": f"token {raw_token(fake)}"},
         json=body,
@@ -365,7 +366,7 @@ def test_a_body_that_fails_the_schema_answers_422(
 
 
 def test_unparsable_json_answers_400(fake: FakeGitHub) -> None:
-    answer = httpx.post(
+    answer = HTTP.post(
         f"{fake.url}orgs/acme/actions/runners/generate-jitconfig",
         headers={"Authorization": f"token {raw_token(fake)}", "Content-Type": "application/json"},
         content=b"{nope",
@@ -376,7 +377,7 @@ def test_unparsable_json_answers_400(fake: FakeGitHub) -> None:
 def test_unknown_routes_answer_githubs_404(fake: FakeGitHub) -> None:
     routes = [("GET", "nope"), ("DELETE", "app"), ("PATCH", "orgs/acme/actions/runners")]
     for method, path in routes:
-        answer = httpx.request(method, f"{fake.url}{path}")
+        answer = HTTP.request(method, f"{fake.url}{path}")
         assert answer.status_code == 404
         assert answer.json()["message"] == "Not Found"
         assert "x-ratelimit-limit" in answer.headers
@@ -501,3 +502,26 @@ def test_the_encoded_jit_config_names_its_runner(fake: FakeGitHub) -> None:
     assert config == json.loads(base64.b64decode(jit.parsed_data.encoded_jit_config))
     assert (config["runner_name"], config["scope"]) == ("rv-1", "acme")
     assert (config["labels"], config["work_folder"]) == (["riscv64"], "_w")
+
+
+def test_an_injected_fault_still_carries_rate_limit_headers(fake: FakeGitHub) -> None:
+    org_github = installation_client(fake)
+    org = org_github.rest.actions
+    org.list_self_hosted_runners_for_org("acme")
+    fake.fail("GET", r"/orgs/acme/actions/runners", 500)
+    with pytest.raises(RequestFailed) as failure:
+        org.list_self_hosted_runners_for_org("acme")
+    headers = failure.value.response.headers
+    assert (headers["x-ratelimit-remaining"], headers["x-ratelimit-used"]) == ("4999", "1")
+    assert failure.value.response.json()["message"] == "Server Error"
+
+
+def test_githubkit_refetches_a_token_that_lives_under_a_minute() -> None:
+    # githubkit caches a token until one minute before expires_at; a shorter life caches
+    # nothing (MemCacheStrategy) or fails the request (RedisCacheStrategy: negative EX).
+    with FakeGitHub(token_ttl=30) as fake:
+        fake.add_installation(ORG_INSTALLATION, "acme", 1001)
+        org_github = installation_client(fake)
+        for _ in range(2):
+            org_github.rest.actions.list_self_hosted_runners_for_org("acme")
+        assert fake.count("POST", r"/app/installations/\d+/access_tokens") == 2
