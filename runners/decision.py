@@ -62,7 +62,7 @@ class Job:
     status: str  # pending | running
     owner_id: str  # the account (its worker cap)
     entity_id: str  # who owns runners: the organization, or the repository of a user
-    entity_type: str
+    entity_type: str  # organization | repository
     entity_name: str
     repo: str
     pool: str

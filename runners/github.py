@@ -8,6 +8,7 @@ afresh on its next pass. Errors come out as the few kinds the scheduler tells ap
 """
 import json
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RUNNERS_PER_PAGE = 100
 GROUP_CACHE_SECONDS = 3600
+# githubkit opens an HTTP client per request; building a TLS context each time costs more than
+# the call itself, so every client shares this one.
+_TLS = ssl.create_default_context()
 
 
 class GitHubError(Exception):
@@ -114,6 +118,7 @@ class GitHubRunners:
                     base_url=settings.GITHUB_API_URL,
                     user_agent="RunnerHub",
                     timeout=settings.SCHEDULER_API_TIMEOUT_SECONDS,
+                    ssl_verify=_TLS,
                     auto_retry=False,
                     http_cache=False,
                     cache_strategy=RedisCacheStrategy(client(), prefix=keys().github_cache_prefix),
@@ -172,7 +177,7 @@ class GitHubRunners:
             groups = response.parsed_data.runner_groups
             for group in groups:
                 if (group.name == wanted) if wanted else group.default:
-                    group_id = group.id
+                    group_id = int(group.id)  # a "number" in GitHub's schema
             if len(groups) < 100:
                 break
             page += 1
@@ -185,7 +190,7 @@ class GitHubRunners:
                     target.owner, data={"name": wanted, "visibility": "all"}
                 ),
             )
-            group_id = response.parsed_data.id
+            group_id = int(response.parsed_data.id)
             log.info("github.runner_group_created org=%s group=%s", target.owner, group_id)
         store.cache_value(cache_key, str(group_id), GROUP_CACHE_SECONDS)
         return group_id

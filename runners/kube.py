@@ -4,6 +4,7 @@ A thin adapter over the official client. Configuration comes from `KUBECONFIG` (
 ~/.kube/config) or, inside the cluster, from the pod's service account. Every call has a
 timeout; errors come out as the few kinds the scheduler tells apart.
 """
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -20,6 +21,8 @@ from runners.decision import Pod
 
 log = logging.getLogger(__name__)
 
+LIST_PAGE = 500
+
 
 class KubernetesError(Exception):
     """A call the API server refused or did not answer; `status` 0 means no answer."""
@@ -32,8 +35,10 @@ class KubernetesError(Exception):
 def api_client() -> k8s.ApiClient:
     """An API client from KUBECONFIG when set (or a kubeconfig file exists), else in-cluster."""
     configuration = k8s.Configuration()
-    if os.environ.get("KUBECONFIG") or os.path.exists(os.path.expanduser("~/.kube/config")):
-        k8s_config.load_kube_config(client_configuration=configuration)
+    # The client reads KUBECONFIG once, when it is imported; read it now instead.
+    kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    if os.path.exists(kubeconfig.split(os.pathsep)[0]):
+        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     else:
         k8s_config.load_incluster_config(client_configuration=configuration)
     # No silent retries: a failed call goes back to the scheduler, which decides again.
@@ -59,20 +64,33 @@ class Cluster:
             raise KubernetesError(what) from None
 
     def pods(self, selector: str) -> dict[str, Pod]:
-        """Every pod of the namespace that the selector picks, by name (one list call)."""
-        listing = self._call(
-            "list_pods", self.core.list_namespaced_pod, self.namespace, label_selector=selector
-        )
-        return {pod.metadata.name: _pod(pod) for pod in listing.items}
+        """Every pod of the namespace that the selector picks, by name."""
+        items = self._list("list_pods", self.core.list_namespaced_pod, selector)
+        return {item["metadata"]["name"]: _pod(item) for item in items}
 
     def secrets(self, selector: str) -> frozenset[str]:
-        listing = self._call(
-            "list_secrets",
-            self.core.list_namespaced_secret,
-            self.namespace,
-            label_selector=selector,
-        )
-        return frozenset(secret.metadata.name for secret in listing.items)
+        items = self._list("list_secrets", self.core.list_namespaced_secret, selector)
+        return frozenset(item["metadata"]["name"] for item in items)
+
+    def _list(self, what: str, call: Any, selector: str) -> list[dict[str, Any]]:
+        """The items of a list, page by page, as plain JSON: turning thousands of pods into the
+        client's models costs more than the rest of a pass together."""
+        items: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = {"_continue": token} if token else {}
+            response = self._call(
+                what, call, self.namespace, label_selector=selector, limit=LIST_PAGE,
+                _preload_content=False, **page,
+            )  # fmt: skip
+            try:
+                listing = json.loads(response.data)
+            except ValueError:
+                raise KubernetesError(what, response.status) from None
+            items.extend(listing.get("items") or [])
+            token = (listing.get("metadata") or {}).get("continue")
+            if not token:
+                return items
 
     def create_pod(self, manifest: Mapping[str, Any]) -> str:
         """Create the pod; its uid. A pod of that name made earlier (a lost reply) is read back."""
@@ -124,25 +142,31 @@ class Cluster:
             return ""
 
 
-def _pod(pod: k8s.V1Pod) -> Pod:
-    status = pod.status
-    phase = (status.phase if status else None) or "Unknown"
-    reason = (status.reason if status else None) or ""
+def _pod(item: Mapping[str, Any]) -> Pod:
+    """A pod as the API lists it (JSON), reduced to what the decision needs."""
+    status = item.get("status") or {}
+    phase = status.get("phase") or "Unknown"
+    reason = status.get("reason") or ""
     exit_code = None
-    for container in (status.container_statuses if status else None) or ():
-        state = container.state
-        if state is None:
-            continue
-        if state.waiting is not None and state.waiting.reason and not reason:
-            reason = state.waiting.reason
-        if state.terminated is not None:
-            exit_code = state.terminated.exit_code
-            reason = reason or state.terminated.reason or ""
-    created = pod.metadata.creation_timestamp
+    for container in status.get("containerStatuses") or ():
+        state = container.get("state") or {}
+        waiting, terminated = state.get("waiting"), state.get("terminated")
+        if waiting and waiting.get("reason") and not reason:
+            reason = waiting["reason"]
+        if terminated:
+            exit_code = terminated.get("exitCode")
+            reason = reason or terminated.get("reason") or ""
     return Pod(
-        name=pod.metadata.name,
+        name=item["metadata"]["name"],
         phase=phase,
-        created_at=created.timestamp() if isinstance(created, datetime) else 0.0,
+        created_at=_timestamp(item["metadata"].get("creationTimestamp")),
         reason=reason,
         exit_code=exit_code,
     )
+
+
+def _timestamp(value: str | None) -> float:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else 0.0
+    except ValueError:
+        return 0.0

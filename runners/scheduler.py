@@ -243,12 +243,17 @@ class Scheduler:
             self._check_lease()
             runner_id, jit_config = self.github.register(target, name, list(job.labels))
         except RateLimited as exc:
+            # Refused before anything was made: nothing to look for on GitHub.
             self.paused[target.installation_id] = exc.until
-            self._roll_back(worker, report, why="rate_limited")
+            self._discard(worker, "rate_limited", report)
             return
         except GitHubError as exc:
             log.warning("worker.register_failed worker=%s status=%s", name, exc.status)
-            self._roll_back(worker, report, why="register_failed")
+            if exc.status == 409 or exc.status == 0 or exc.status >= 500:
+                # The runner may exist (a lost reply; a 409 says it does): find it, delete it.
+                self._roll_back(worker, report, why="register_failed")
+            else:
+                self._discard(worker, "register_refused", report)
             return
         worker = replace(worker, runner_id=str(runner_id), state=State.REGISTERED)
         store.advance(self.holder, worker, {"state": State.REGISTERED, "runner_id": runner_id})
@@ -274,7 +279,7 @@ class Scheduler:
     def _target(self, job: Job) -> Target:
         """Where the job's runners register: its organization, or its repository for a
         personal account, with the App's installation there."""
-        if job.entity_type == "Organization":
+        if job.entity_type == "organization":
             kind, owner, repo = "org", job.entity_name, ""
         else:
             owner, _, repo = job.repo.partition("/")
@@ -359,6 +364,13 @@ class Scheduler:
         if why in FAILURES:
             report.failed.append(worker.name)
         log.info("worker.finished worker=%s why=%s detail=%s", worker.name, why, stop.detail or "-")
+
+    def _discard(self, worker: Worker, why: str, report: PassReport) -> None:
+        """Finish a reservation that certainly made nothing (GitHub refused the JIT call)."""
+        store.finish(self.holder, worker, {"reason": why})
+        store.count({"runners_failed": 1, f"stopped:{why}": 1})
+        report.rolled_back.append(worker.name)
+        log.info("worker.discarded worker=%s why=%s", worker.name, why)
 
     def _roll_back(self, worker: Worker, report: PassReport, why: str = Why.INTERRUPTED) -> None:
         """Undo a provisioning that stopped before its pod and secret were both made: its

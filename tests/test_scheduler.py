@@ -1,0 +1,286 @@
+"""The scheduler end to end: deliveries in, pods and GitHub registrations out, through the real
+kubernetes client and githubkit against the fake servers."""
+import json
+from collections import Counter
+
+import pytest
+
+from runners import store
+from runners.decision import State
+from runners.github import Target
+from tests.factories import AccountFactory
+from tests.runner_world import NAMESPACE, World
+from tests.scheduler_support import (  # noqa: F401  (fixtures)
+    fake_github,
+    fake_kube,
+    make_scheduler,
+    scheduler,
+    scheduler_settings,
+    settle,
+    world,
+)
+from webhooks.keys import Keys
+from webhooks.models import LabelMapping
+
+pytestmark = pytest.mark.django_db
+IMAGE_24 = "rg.fr-par.scw.cloud/riseproject/riscv-runner:ubuntu-24.04-latest"
+
+
+def live_workers():
+    return store.read_workers()
+
+
+def test_a_burst_of_60_jobs_over_three_accounts_gets_exactly_min_demand_cap_runners(
+    scheduler, world: World
+):
+    capped5 = world.account("capped-five", 101)
+    capped10 = world.account("capped-ten", 102)
+    free = world.account("uncapped", 103)
+    AccountFactory(github_id=101, login="capped-five", max_workers=5)
+    AccountFactory(github_id=102, login="capped-ten", max_workers=10)
+    for n in range(20):
+        for account in (capped5, capped10, free):
+            world.queue(account)
+
+    settle(scheduler, world, assign=False)
+
+    workers = live_workers()
+    per_account = Counter(worker.owner_id for worker in workers)
+    assert per_account == {"101": 5, "102": 10, "103": 20}
+    pods = world.runner_pods()
+    assert len(pods) == 35
+    for pod in pods:
+        spec = pod["spec"]
+        assert spec["nodeSelector"] == {"riseproject.dev/board": "scw-em-rv1"}
+        [container] = spec["containers"]
+        assert container["image"] == IMAGE_24
+        assert container["env"] == [
+            {
+                "name": "ACTIONS_RUNNER_INPUT_JITCONFIG",
+                "valueFrom": {"secretKeyRef": {"name": pod["metadata"]["name"], "key": "jitconfig"}},
+            }
+        ]
+        assert "args" not in container and "command" not in container
+        assert spec["restartPolicy"] == "Never" and spec["automountServiceAccountToken"] is False
+        assert spec["activeDeadlineSeconds"] > 0
+        labels = pod["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "runnerhub"
+        assert labels["runnerhub/env"] == "prod" and labels["runnerhub/pool"] == "scw-em-rv1"
+        secret = world.kube.secret(NAMESPACE, pod["metadata"]["name"])
+        assert secret["metadata"]["ownerReferences"][0]["uid"] == pod["metadata"]["uid"]
+        jit = world.jit_of(pod["metadata"]["name"])
+        assert jit["runner_name"] == pod["metadata"]["name"]
+        assert sorted(jit["labels"]) == ["ubuntu-24.04-riscv"]
+    # One registration per worker, no more.
+    assert sorted(r["name"] for r in world.github.runners()) == sorted(w.name for w in workers)
+    assert world.github.count("POST", r".*/generate-jitconfig") == 35
+
+
+def test_two_label_sets_in_one_pool_get_runners_of_their_own_label_set_only(scheduler, world):
+    org = world.account("two-sets", 201)
+    plain = [world.queue(org, ["ubuntu-24.04-riscv"]) for _ in range(2)]
+    tolerated = [world.queue(org, ["ubuntu-24.04-riscv", "self-hosted"]) for _ in range(3)]
+    assert not world.failed_deliveries
+
+    settle(scheduler, world)
+
+    assert all(job.status == "in_progress" for job in plain + tolerated)
+    by_labels = Counter(tuple(sorted(world.jit_of(pod["metadata"]["name"])["labels"]))
+                        for pod in world.runner_pods())  # fmt: skip
+    assert by_labels == {("ubuntu-24.04-riscv",): 2, ("self-hosted", "ubuntu-24.04-riscv"): 3}
+    for job in plain + tolerated:
+        assert tuple(sorted(world.jit_of(job.runner)["labels"])) == job.labels
+    linked = {worker.name: worker.job_id for worker in live_workers()}
+    assert linked == {job.runner: str(job.job_id) for job in plain + tolerated}
+
+
+@pytest.fixture(autouse=True)
+def _self_hosted_is_tolerated(db):
+    """Jobs may also ask for `self-hosted` with the default label: another label set."""
+    mapping = LabelMapping.objects.get(label="ubuntu-24.04-riscv")
+    mapping.extra_labels = ["self-hosted"]
+    mapping.full_clean()
+    mapping.save()
+
+
+def test_completed_jobs_and_finished_pods_leave_nothing_behind(scheduler, world, redis_client):
+    org = world.account("tidy", 301)
+    jobs = [world.queue(org) for _ in range(4)]
+    settle(scheduler, world)
+    assert all(job.status == "in_progress" for job in jobs)
+
+    world.complete()
+    settle(scheduler, world)
+
+    assert world.leftovers() == {"pods": [], "secrets": [], "runners": []}
+    assert live_workers() == []
+    keys = Keys("prod")
+    assert redis_client.scard(keys.workers) == 0
+    assert redis_client.scard(keys.pool_workers(301, "scw-em-rv1")) == 0
+    assert redis_client.scard(keys.account_workers(301)) == 0
+    assert redis_client.scard(keys.board_starting("scw-em-rv1")) == 0
+    for job in jobs:
+        record = redis_client.hgetall(keys.worker(job.runner))
+        assert record["state"] == "finished" and record["reason"] == "completed"
+        assert record["job_id"] == str(job.job_id)
+        assert 0 < redis_client.ttl(keys.worker(job.runner)) <= 15 * 86400
+
+
+def test_a_pod_stuck_pending_is_replaced_and_its_runner_deregistered(scheduler, world, settings):
+    settings.RUNNER_START_TIMEOUT = 10
+    org = world.account("stuck", 401)
+    job = world.queue(org)
+    scheduler.run_pass()
+    [pod] = world.runner_pods()
+    stuck = pod["metadata"]["name"]
+    world.kube.set_waiting(NAMESPACE, stuck, "ImagePullBackOff", "pull access denied")
+    # Ten seconds on: the scheduler's clock is the wall clock, so age the record instead.
+    redis = store.client()
+    redis.hset(Keys("prod").worker(stuck), "updated_at", "1")
+
+    report = scheduler.run_pass()
+
+    assert report.stopped == [stuck] and report.failed == [stuck]
+    [replacement] = report.started
+    assert replacement != stuck
+    assert [p["metadata"]["name"] for p in world.runner_pods()] == [replacement]
+    assert world.github.runner_by_name(stuck) is None
+    record = store.worker_field(stuck, "reason"), store.worker_field(stuck, "detail")
+    assert record == ("start_timeout", "ImagePullBackOff")
+    settle(scheduler, world)
+    assert job.status == "in_progress" and job.runner == replacement
+
+
+def test_an_idle_runner_is_reaped_unless_github_says_it_is_busy(scheduler, world, settings):
+    settings.RUNNER_IDLE_TIMEOUT = 10
+    org = world.account("idle", 501)
+    first, second = world.queue(org), world.queue(org)
+    scheduler.run_pass()
+    world.boot()
+    scheduler.run_pass()  # both running, neither has a job yet
+    # GitHub cancels both jobs before they start: RunnerHub hears completed for each.
+    for job in (first, second):
+        job.status = "in_progress"
+        job.runner = ""
+    world.complete([first, second])
+    names = sorted(worker.name for worker in live_workers())
+    redis = store.client()
+    for name in names:
+        redis.hset(Keys("prod").worker(name), "updated_at", "1")
+    busy, idle = names
+    world.github.set_runner(busy, busy=True)  # it just took a job
+
+    report = scheduler.run_pass()
+
+    assert report.stopped == [idle] and report.kept == [busy]
+    assert world.github.runner_by_name(idle) is None and world.kube.pod(NAMESPACE, idle) is None
+    assert world.github.runner_by_name(busy) is not None
+    assert {w.name: w.state for w in live_workers()} == {busy: State.RUNNING}
+
+
+@pytest.mark.parametrize(
+    ("status", "made"),
+    [
+        (409, True),  # the runner exists already: an earlier reply was lost
+        (500, True),  # GitHub made the runner, and then the reply failed
+        (502, True),
+        (503, False),
+        (422, False),  # refused: nothing was made
+    ],
+)
+def test_a_failed_jit_call_is_rolled_back_and_retried_without_duplicates(
+    scheduler, world, status, made
+):
+    org = world.account("flaky", 601)
+    jobs = [world.queue(org) for _ in range(3)]
+    world.github.fail("POST", r".*/generate-jitconfig", status, times=1, after=made)
+
+    report = scheduler.run_pass()
+
+    assert len(report.rolled_back) == 1 and len(report.started) == 2
+    [lost] = report.rolled_back
+    assert world.github.runner_by_name(lost) is None  # found by name and deleted
+    settle(scheduler, world)
+    assert all(job.status == "in_progress" for job in jobs)
+    assert len(world.github.runners()) == 3 and len(world.runner_pods()) == 3
+    assert len(live_workers()) == 3
+
+
+def test_an_exhausted_rate_limit_pauses_the_installation_and_later_recovers(scheduler, world):
+    org = world.account("limited", 701)
+    jobs = [world.queue(org) for _ in range(2)]
+    world.github.set_rate_limit(org.installation_id, remaining=0, reset_in=2)
+
+    report = scheduler.run_pass()
+
+    assert report.started == []
+    assert world.runner_pods() == [] and world.github.runners() == []
+    assert live_workers() == []  # the reservation was rolled back
+    scheduler.paused.clear()  # the reset has passed
+    world.github.set_rate_limit(org.installation_id, remaining=5000)
+    settle(scheduler, world)
+    assert all(job.status == "in_progress" for job in jobs)
+    assert len(world.github.runners()) == 2
+
+
+def test_a_kubernetes_failure_rolls_the_registration_back(scheduler, world):
+    org = world.account("kube-flaky", 801)
+    job = world.queue(org)
+    world.kube.fail("POST", r".*/pods", 500)
+
+    report = scheduler.run_pass()
+
+    assert report.started == [] and len(report.rolled_back) == 1
+    assert world.github.runners() == [] and world.kube.pods(NAMESPACE) == []
+    settle(scheduler, world)
+    assert job.status == "in_progress"
+
+
+def test_orphan_pods_and_registrations_are_swept(scheduler, world, settings):
+    org = world.account("orphans", 901)
+    world.queue(org)
+    settle(scheduler, world)
+    [worker] = live_workers()
+    # A pod and a registration that nothing tracks (left by a replica killed mid-step).
+    stray_pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "runnerhub-prod-0000000000", "labels": {
+            "app.kubernetes.io/managed-by": "runnerhub", "runnerhub/env": "prod"}},
+        "spec": {"containers": [{"name": "runner", "image": IMAGE_24}]},
+    }  # fmt: skip
+    scheduler.cluster.core.create_namespaced_pod(NAMESPACE, stray_pod)
+    target = Target.loads(store.worker_field(worker.name, "target"))
+    scheduler.github.register(target, "runnerhub-prod-1111111111", ["ubuntu-24.04-riscv"])
+    settings.ORPHAN_SWEEP_SECONDS = 10
+    scheduler.last_sweep = 0
+
+    report = scheduler.run_pass()
+
+    assert sorted(report.orphans) == ["runnerhub-prod-0000000000", "runnerhub-prod-1111111111"]
+    assert [p["metadata"]["name"] for p in world.runner_pods()] == [worker.name]
+    assert [r["name"] for r in world.github.runners()] == [worker.name]
+
+
+def test_a_personal_accounts_runners_register_on_its_repository(scheduler, world):
+    user = world.account("solo-dev", 1001, kind="User", repositories=[(555, "solo-dev/project")])
+    job = world.queue(user, repo_id=555)
+
+    settle(scheduler, world)
+
+    assert job.status == "in_progress"
+    assert world.github.count("POST", r"/repos/solo-dev/project/actions/runners/generate-jitconfig") == 1
+    [worker] = live_workers()
+    assert worker.entity_id == "555" and worker.owner_id == "1001"
+    assert json.loads(store.worker_field(worker.name, "target"))["kind"] == "repo"
+
+
+def test_installation_tokens_are_reused_one_jit_call_per_runner(scheduler, world):
+    org = world.account("thrifty", 1101)
+    for _ in range(6):
+        world.queue(org)
+
+    settle(scheduler, world)
+
+    assert world.github.count("POST", r"/app/installations/\d+/access_tokens") == 1
+    assert world.github.count("POST", r".*/generate-jitconfig") == 6
+    assert world.github.count("GET", r"/orgs/thrifty/actions/runner-groups") == 1
