@@ -45,6 +45,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from githubkit_schemas.latest import models
 
+from tests.fake_holds import Holds
+
 DOCS = "https://docs.github.com/rest"
 RUNNERS_DOCS = "https://docs.github.com/rest/actions/self-hosted-runners"
 RATE_LIMIT_DOCS = (
@@ -240,6 +242,8 @@ class FakeGitHub:
         self._job_repo: dict[int, str] = {}
         self._deliveries: list[dict[str, Any]] = []
         self._faults: list[_Fault] = []
+        # Requests held at a step, for tests that kill the client there (see tests.fake_holds).
+        self.holds = Holds()
         self._ids = iter(range(100_000, 10**9))
         self.redelivery_status_code = 200
         self.calls: list[tuple[str, str, int]] = []
@@ -627,10 +631,15 @@ class FakeGitHub:
         split = urlsplit(target)
         path = split.path.rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
+        hold = self.holds.take(method, path)
+        if hold is not None and not hold.after:
+            hold.wait()
         with self._lock:
             answer = self._answer(method, path, query, headers, body)
             self.calls.append((method, path, 0 if answer is None else answer.status))
-            return answer
+        if hold is not None and hold.after:
+            hold.wait()
+        return answer
 
     def _answer(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes

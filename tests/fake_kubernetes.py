@@ -52,6 +52,8 @@ import referencing
 import yaml
 from kubernetes_validate.utils import schema_contents
 
+from tests.fake_holds import Holds
+
 # The cluster version whose schema every body is checked against; the deploy manifests' tests
 # import it so that the fake and the manifests cannot drift to different clusters.
 KUBERNETES_SCHEMA_VERSION = "1.37.0"
@@ -499,6 +501,8 @@ class FakeKubernetes:
         self._objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {r: {} for r in _KINDS}
         self._logs: dict[tuple[str, str, str], str] = {}
         self._faults: list[_Fault] = []
+        # Requests held at a step, for tests that kill the client there (see tests.fake_holds).
+        self.holds = Holds()
         self._resource_version = itertools.count(1000)
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -841,7 +845,12 @@ class FakeKubernetes:
                 fault = self._take_fault(method, path)
             if fault is not None and not fault.after:
                 raise fault.error
+            hold = self.holds.take(method, path)
+            if hold is not None and not hold.after:
+                hold.wait()
             answer = self._serve(verb, resource, subresource, namespace, name, query, headers, body)
+            if hold is not None and hold.after:
+                hold.wait()
             if fault is not None:
                 raise fault.error
             return answer
