@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from runnerhub.caches import SERVICE_NAME, sentinel_address
+from runnerhub.caches import SERVICE_NAME, SOCKET_TIMEOUT, sentinel_address
 
 ENVIRONMENTS = ("prod", "staging")
 MIN_SECRET_LENGTH = 16
@@ -86,6 +86,27 @@ def _redis_sentinel_problems() -> list[checks.CheckMessage]:
                 "`.`, `_` and `-`.",
                 hint="django-redis carries it as the host of a URL, which is lowercased.",
                 id="runnerhub.E007",
+            )
+        )
+    if settings.REDIS_MIN_REPLICAS_ACK and settings.REDIS_REPLICA_ACK_TIMEOUT_MS >= (
+        SOCKET_TIMEOUT * 1000
+    ):
+        problems.append(
+            checks.Error(
+                f"REDIS_REPLICA_ACK_TIMEOUT_MS is {settings.REDIS_REPLICA_ACK_TIMEOUT_MS}; it must "
+                f"be under Redis's {SOCKET_TIMEOUT * 1000} ms socket timeout, or the socket gives "
+                "up before the replicas' acknowledgement can arrive.",
+                hint="The default, 1000, leaves room for it.",
+                id="runnerhub.E008",
+            )
+        )
+    if settings.REDIS_SENTINELS and not settings.REDIS_MIN_REPLICAS_ACK:
+        problems.append(
+            checks.Warning(
+                "REDIS_MIN_REPLICAS_ACK is 0 with Sentinel: a failover can lose deliveries the old "
+                "primary acknowledged last, which GitHub shows as delivered.",
+                hint="Leave it at its default with Sentinel, 1.",
+                id="runnerhub.W003",
             )
         )
     return problems

@@ -117,6 +117,11 @@ REDIS_SENTINELS = env_list("REDIS_SENTINELS")
 REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "runnerhub")
 REDIS_PASSWORD = env_str("REDIS_PASSWORD")
 REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD")
+# Replication is asynchronous: a failover loses what the old primary acknowledged and had not
+# yet sent on. A delivery is answered 2xx only once this many replicas hold it (WAIT), else 503.
+REDIS_MIN_REPLICAS_ACK = env_int("REDIS_MIN_REPLICAS_ACK", 1 if REDIS_SENTINELS else 0)
+# Under the socket timeout (check runnerhub.E008): WAIT must answer before the socket gives up.
+REDIS_REPLICA_ACK_TIMEOUT_MS = env_int("REDIS_REPLICA_ACK_TIMEOUT_MS", 1000, minimum=1)
 CACHES = {
     "default": redis_cache(
         REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD

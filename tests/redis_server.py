@@ -1,9 +1,12 @@
-"""A real redis-server on a free loopback port, owned by the test that starts it."""
+"""Real redis-server processes on free loopback ports, owned by whoever starts them: one Redis
+for the suite, or a primary and its replicas."""
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -16,9 +19,14 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None, appendonly: bool = False) -> None:
+    """`replicaof`: the port of a primary on loopback to replicate."""
+
+    def __init__(
+        self, port: int | None = None, appendonly: bool = False, replicaof: int | None = None
+    ) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.replicaof = replicaof
         self.dir = Path(tempfile.mkdtemp(prefix="runnerhub-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -33,19 +41,21 @@ class RedisServer:
         executable = shutil.which("redis-server")
         if executable is None:
             raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
-        self.process = subprocess.Popen(
-            [
-                executable,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self.dir),
-                "--save", "",
-                "--appendonly", "yes" if self.appendonly else "no",
-                "--appendfsync", "always",
-                "--loglevel", "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        command = [
+            executable,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.dir),
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "always",
+            "--loglevel", "warning",
+            # A replica's first sync starts at once, not after waiting 5 s for more replicas.
+            "--repl-diskless-sync-delay", "0",
+        ]  # fmt: skip
+        if self.replicaof is not None:
+            command += ["--replicaof", "127.0.0.1", str(self.replicaof)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -56,18 +66,35 @@ class RedisServer:
                     raise RuntimeError(f"redis-server did not start on port {self.port}") from None
                 time.sleep(0.02)
 
+    def wait_until_replicating(self, seconds: float = 10) -> None:
+        """Wait until this replica's link to its primary is up (the first sync is done)."""
+        _wait_until(
+            lambda: self.client().info("replication").get("master_link_status") == "up",
+            seconds, f"redis-server on port {self.port} did not sync with its primary",
+        )  # fmt: skip
+
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+        _end(self.process, signal.SIGTERM)
         self.process = None
 
     def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        _end(self.process, signal.SIGKILL)
         self.process = None
 
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float, failure: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(failure)
+        time.sleep(0.05)
+
+
+def _end(process: subprocess.Popen[bytes] | None, how: signal.Signals) -> None:
+    if process is not None and process.poll() is None:
+        process.send_signal(how)
+        process.wait(10)
