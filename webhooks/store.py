@@ -190,7 +190,8 @@ def apply_job_event(
     at the event's status if `match` is given, and ignored for the reason `unmatched` otherwise
     (no label match, or a blocked account); a known job only moves forward, whatever its labels
     match now. Raises StaleConfig when `version` is not the config version in Redis (nothing is
-    written then) and StoreUnavailable when Redis fails.
+    written then) and StoreUnavailable when Redis fails or, with REDIS_MIN_REPLICAS_ACK, fewer
+    replicas than that acknowledged the write in time.
     """
     k = keys()
     labels = json.dumps(list(event.labels))
