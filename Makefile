@@ -8,7 +8,7 @@ REDIS_PORT ?= 6390
 REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-postgres deps redis-server postgresql browser screenshots
+.PHONY: run test test-postgres deps redis-server redis-sentinel postgresql browser screenshots
 
 deps: $(BIN)/.installed
 
@@ -22,6 +22,12 @@ redis-server:
 	@command -v redis-server >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+# Debian's redis-sentinel, for the failover test (tests/test_sentinel.py), installed when missing.
+redis-sentinel:
+	@command -v redis-sentinel >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-sentinel >/dev/null; }
 
 # Debian's PostgreSQL server, installed when missing; tests/with_postgres.sh runs a private,
 # throwaway cluster of it for `make test-postgres`.
@@ -53,7 +59,7 @@ run: deps redis-server
 	echo "Development webhook secret: $$GITHUB_WEBHOOK_SECRET" && \
 	exec $(BIN)/gunicorn runnerhub.wsgi
 
-test: deps redis-server browser
+test: deps redis-server redis-sentinel browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The tests that touch a database (marked `database`), again on PostgreSQL, migrations included.

@@ -9,6 +9,11 @@ Side by side with the practical limit (a raw WSGI app doing only the irreducible
 their own, measured in alternating rounds so that drift on a shared machine hits both alike:
     python bench/webhook.py --compare [--workers 2] [--rounds 3]
 
+What waiting for a replica costs (REDIS_MIN_REPLICAS_ACK): a primary and a replica, and two
+RunnerHubs writing to it under gunicorn.conf.py's threaded workers, one with the WAIT (1 replica)
+and one without, measured in alternating rounds:
+    python bench/webhook.py --replica-ack [--workers 2] [--rounds 3] [--concurrency 16]
+
 Every delivery is about 8.5 kB, shaped like GitHub's example payloads. Afterwards Redis must
 hold exactly what was sent: every job completed, every pool set empty.
 """
@@ -219,6 +224,86 @@ def compare(args: argparse.Namespace) -> None:
     print(f"ratio runnerhub/limit throughput: {merged['runnerhub'].rate / merged['limit'].rate:.2f}")
 
 
+# A script shaped like the delivery's (a hash and a stream entry), for the WAIT's cost alone.
+WRITE = "redis.call('HSET', KEYS[1], 'status', ARGV[1]) redis.call('XADD', KEYS[2], '*', 'f', 1)"
+
+
+def wait_cost(client: redis.Redis, samples: int = 5000) -> None:
+    """Time the script alone, with WAIT in the same pipeline (as RunnerHub sends it), and with
+    WAIT as a round trip of its own: the median and 99th percentile in microseconds."""
+    script = client.register_script(WRITE)
+
+    def alone(key: str) -> None:
+        script(keys=[key, "bench:events"], args=["pending"])
+
+    def pipelined(key: str) -> None:
+        pipe = client.pipeline(transaction=False)
+        pipe.evalsha(script.sha, 2, key, "bench:events", "pending")
+        pipe.wait(1, 1000)
+        pipe.execute()
+
+    def separate(key: str) -> None:
+        alone(key)
+        client.wait(1, 1000)
+
+    print(f"{'redis-py, one thread':<22} {'p50 us':>8} {'p99 us':>8}")
+    for way in (alone, pipelined, separate):
+        times = []
+        for n in range(samples):
+            started = time.perf_counter()
+            way(f"bench:job:{n}")
+            times.append(time.perf_counter() - started)
+        times.sort()
+        p50, p99 = times[samples // 2] * 1e6, times[samples * 99 // 100] * 1e6
+        print(f"{way.__name__:<22} {p50:>8.0f} {p99:>8.0f}")
+    client.flushall()
+
+
+def replica_ack(args: argparse.Namespace) -> None:
+    from tests.redis_server import RedisServer
+    from tests.servers import Gunicorn
+
+    secret = "bench-webhook-secret-0123456789"
+    primary = RedisServer().start()
+    replica = RedisServer(replicaof=primary.port).start()
+    env = {"GITHUB_WEBHOOK_SECRET": secret, "RUNNERHUB_ENV": "prod", "LOG_LEVEL": "INFO"}
+    targets = {
+        "no wait": Gunicorn(primary.url, args.workers, env={**env, "REDIS_MIN_REPLICAS_ACK": "0"}),
+        "wait 1": Gunicorn(primary.url, args.workers, env={**env, "REDIS_MIN_REPLICAS_ACK": "1"}),
+    }
+    results: dict[str, list[Figures]] = {name: [] for name in targets}
+    try:
+        replica.wait_until_replicating()
+        wait_cost(primary.client())
+        for server in targets.values():
+            server.start()
+        next_id = 1
+        for server in targets.values():  # warm up: imports, connections, script cache
+            run(server.url, primary.url, "prod", secret, next_id, 200, args.concurrency)
+            next_id += 200
+        for round_no in range(args.rounds):
+            order = list(targets) if round_no % 2 == 0 else list(reversed(targets))
+            for name in order:
+                results[name].append(
+                    run(targets[name].url, primary.url, "prod", secret, next_id, args.jobs,
+                        args.concurrency)
+                )  # fmt: skip
+                next_id += args.jobs
+        lag = replica.client().info("replication")["slave_repl_offset"]
+        behind = primary.client().info("replication")["master_repl_offset"] - lag
+    finally:
+        for server in targets.values():
+            server.stop()
+        replica.cleanup()
+        primary.cleanup()
+    print(f"gunicorn: {args.workers} gthread workers each; {args.concurrency} concurrent clients; "
+          f"{args.rounds} alternating rounds of {args.jobs} jobs (queued + completed); "
+          f"a primary and one replica on loopback (replica {behind} bytes behind at the end)")  # fmt: skip
+    print(HEADER)
+    for name, runs in results.items():
+        print(merge(runs).line(name))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="base URL of the webhook receiver")
@@ -228,12 +313,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--compare", action="store_true", help="RunnerHub against the limit app")
+    parser.add_argument("--replica-ack", action="store_true",
+                        help="RunnerHub waiting for a replica's acknowledgement, and not")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2, help="with --compare: gunicorn workers")
     parser.add_argument("--rounds", type=int, default=3, help="with --compare: alternating rounds")
     parser.add_argument("--first-id", type=int, default=int(time.time()) * 1000)
     args = parser.parse_args()
     if args.compare:
         compare(args)
+        return
+    if args.replica_ack:
+        replica_ack(args)
         return
     if not (args.url and args.redis and args.secret):
         parser.error("--url, --redis and --secret are required without --compare")

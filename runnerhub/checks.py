@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from runnerhub.caches import SERVICE_NAME, SOCKET_TIMEOUT, sentinel_address
+
 ENVIRONMENTS = ("prod", "staging")
 MIN_SECRET_LENGTH = 16
 GITHUB_TIMEOUT_SECONDS = 10
@@ -40,6 +42,7 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.C
                 "REDIS_URL must be a redis://, rediss:// or unix:// URL.", id="runnerhub.E003"
             )
         )
+    problems += _redis_sentinel_problems()
     if settings.STAGING_URL and urlsplit(settings.STAGING_URL).scheme not in ("http", "https"):
         problems.append(
             checks.Error("STAGING_URL must be an http:// or https:// URL.", id="runnerhub.E004")
@@ -60,6 +63,50 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.C
                 f"A webhook secret is shorter than {MIN_SECRET_LENGTH} characters.",
                 hint="GitHub recommends a long random string.",
                 id="runnerhub.W001",
+            )
+        )
+    return problems
+
+
+def _redis_sentinel_problems() -> list[checks.CheckMessage]:
+    problems: list[checks.CheckMessage] = []
+    if bad := [value for value in settings.REDIS_SENTINELS if sentinel_address(value) is None]:
+        problems.append(
+            checks.Error(
+                f"REDIS_SENTINELS has {', '.join(map(repr, bad))}, which is not host:port.",
+                hint="The sentinels, comma-separated: 10.0.0.5:26379,[fd00::6]:26379.",
+                id="runnerhub.E006",
+            )
+        )
+    if settings.REDIS_SENTINELS and not SERVICE_NAME.fullmatch(settings.REDIS_SENTINEL_MASTER):
+        problems.append(
+            checks.Error(
+                f"REDIS_SENTINEL_MASTER is {settings.REDIS_SENTINEL_MASTER!r}; it must be the "
+                "name in the sentinels' `sentinel monitor` line, in lowercase letters, digits, "
+                "`.`, `_` and `-`.",
+                hint="django-redis carries it as the host of a URL, which is lowercased.",
+                id="runnerhub.E007",
+            )
+        )
+    if settings.REDIS_MIN_REPLICAS_ACK and settings.REDIS_REPLICA_ACK_TIMEOUT_MS >= (
+        SOCKET_TIMEOUT * 1000
+    ):
+        problems.append(
+            checks.Error(
+                f"REDIS_REPLICA_ACK_TIMEOUT_MS is {settings.REDIS_REPLICA_ACK_TIMEOUT_MS}; it must "
+                f"be under Redis's {SOCKET_TIMEOUT * 1000} ms socket timeout, or the socket gives "
+                "up before the replicas' acknowledgement can arrive.",
+                hint="The default, 1000, leaves room for it.",
+                id="runnerhub.E008",
+            )
+        )
+    if settings.REDIS_SENTINELS and not settings.REDIS_MIN_REPLICAS_ACK:
+        problems.append(
+            checks.Warning(
+                "REDIS_MIN_REPLICAS_ACK is 0 with Sentinel: a failover can lose deliveries the old "
+                "primary acknowledged last, which GitHub shows as delivered.",
+                hint="Leave it at its default with Sentinel, 1.",
+                id="runnerhub.W003",
             )
         )
     return problems

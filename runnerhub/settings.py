@@ -8,6 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from runnerhub.caches import redis_cache
 from runnerhub.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -133,19 +134,23 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Redis holds RunnerHub's state, not a cache: errors must surface (no IGNORE_EXCEPTIONS) and
-# short timeouts turn an unreachable Redis into a quick 503 instead of a hung worker.
+# Redis holds RunnerHub's state, not a cache: no IGNORE_EXCEPTIONS, short socket timeouts
+# (runnerhub/caches.py). With REDIS_SENTINELS (`host:port,...`) the primary is the one the
+# sentinels name for REDIS_SENTINEL_MASTER, found again after a failover; REDIS_URL is unused.
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_SENTINELS = env_list("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "runnerhub")
+REDIS_PASSWORD = env_str("REDIS_PASSWORD")
+REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD")
+# Replication is asynchronous: a failover loses what the old primary acknowledged and had not
+# yet sent on. A delivery is answered 2xx only once this many replicas hold it (WAIT), else 503.
+REDIS_MIN_REPLICAS_ACK = env_int("REDIS_MIN_REPLICAS_ACK", 1 if REDIS_SENTINELS else 0)
+# Under the socket timeout (check runnerhub.E008): WAIT must answer before the socket gives up.
+REDIS_REPLICA_ACK_TIMEOUT_MS = env_int("REDIS_REPLICA_ACK_TIMEOUT_MS", 1000, minimum=1)
 CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
-        "OPTIONS": {
-            "SOCKET_CONNECT_TIMEOUT": 1,
-            "SOCKET_TIMEOUT": 2,
-            "CONNECTION_POOL_KWARGS": {"health_check_interval": 30},
-        },
-    }
+    "default": redis_cache(
+        REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD
+    )
 }
 
 AUTH_PASSWORD_VALIDATORS = [

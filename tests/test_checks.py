@@ -46,6 +46,55 @@ def test_e003_redis_url_that_is_not_redis(settings) -> None:
     assert ids(settings) == ["runnerhub.E003"]
 
 
+@pytest.mark.parametrize("value", ["sentinel-0", "sentinel-0:", "sentinel-0:port", ":26379",
+                                   "sentinel-0:0", "sentinel-0:65536", "::1:26379"])
+def test_e006_a_sentinel_that_is_not_host_and_port(settings, value: str) -> None:
+    settings.REDIS_SENTINELS = ["10.0.0.5:26379", value]
+    settings.REDIS_MIN_REPLICAS_ACK = 1
+
+    [problem] = check_configuration()
+
+    assert problem.id == "runnerhub.E006"
+    assert repr(value) in problem.msg and "10.0.0.5" not in problem.msg
+
+
+@pytest.mark.parametrize("name", ["", "RunnerHub", "run/ner", "a@b", "a:b", "-runnerhub"])
+def test_e007_a_sentinel_master_name_a_url_cannot_carry(settings, name: str) -> None:
+    settings.REDIS_SENTINELS = ["10.0.0.5:26379", "[fd00::6]:26379"]
+    settings.REDIS_SENTINEL_MASTER = name
+    settings.REDIS_MIN_REPLICAS_ACK = 1
+    assert ids(settings) == ["runnerhub.E007"]
+
+
+def test_sentinel_settings_that_can_work_pass(settings) -> None:
+    settings.REDIS_SENTINELS = ["10.0.0.5:26379", "sentinel-1.redis.svc:26379", "[fd00::6]:26379"]
+    settings.REDIS_SENTINEL_MASTER = "runnerhub-prod_1.a"
+    settings.REDIS_MIN_REPLICAS_ACK = 1
+    assert ids(settings) == []
+
+
+@pytest.mark.parametrize("milliseconds", [2000, 5000])
+def test_e008_a_replica_ack_timeout_the_socket_would_cut_short(settings, milliseconds) -> None:
+    settings.REDIS_MIN_REPLICAS_ACK = 1
+    settings.REDIS_REPLICA_ACK_TIMEOUT_MS = milliseconds
+    assert ids(settings) == ["runnerhub.E008"]
+    settings.REDIS_MIN_REPLICAS_ACK = 0  # then no WAIT is sent
+    assert ids(settings) == []
+
+
+def test_w003_sentinel_without_waiting_for_a_replica(settings) -> None:
+    settings.REDIS_SENTINELS = ["10.0.0.5:26379"]
+    settings.REDIS_MIN_REPLICAS_ACK = 0
+    assert ids(settings) == ["runnerhub.W003"]
+
+
+def test_the_server_refuses_to_start_with_a_bad_sentinel_address() -> None:
+    env = production_env(GITHUB_WEBHOOK_SECRET="s" * 20, REDIS_SENTINELS="10.0.0.5:26379,redis")
+    result = start_wsgi(env)
+    assert result.returncode != 0
+    assert "runnerhub.E006: REDIS_SENTINELS has 'redis', which is not host:port." in result.stderr
+
+
 def test_e004_staging_url_that_is_not_http(settings) -> None:
     settings.STAGING_URL = "ftp://staging"
     assert ids(settings) == ["runnerhub.E004"]

@@ -1,11 +1,17 @@
-"""webhooks.store beyond one delivery: expiry of lost jobs, pruning, versions, scripts."""
+"""webhooks.store beyond one delivery: expiry of lost jobs, pruning, versions, scripts, and
+waiting for replicas before a delivery is acknowledged."""
+import logging
+import os
+import signal
 import threading
+from collections.abc import Iterator
 
 import pytest
 import redis
 from django.core.management import call_command
 
 from tests.factories import WorkflowJobPayloadFactory, same_job
+from tests.redis_server import RedisServer
 from webhooks import config, lifecycle, proxy, store
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +74,74 @@ def test_the_delivery_script_is_registered_once_for_every_thread() -> None:
     for thread in threads:
         thread.join()
     assert store._script.cache_info().currsize == 1
+
+
+# Replicas: with REDIS_MIN_REPLICAS_ACK, a 2xx only once that many replicas hold the delivery.
+
+UNAVAILABLE = b"redis unavailable, redeliver later"
+
+
+@pytest.fixture
+def replica(redis_server: RedisServer) -> Iterator[RedisServer]:
+    """A replica of the suite's Redis, in sync."""
+    server = RedisServer(replicaof=redis_server.port).start()
+    server.wait_until_replicating()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def acknowledged_by_one(settings) -> None:
+    settings.REDIS_MIN_REPLICAS_ACK = 1
+    settings.REDIS_REPLICA_ACK_TIMEOUT_MS = 200
+
+
+def test_a_delivery_a_replica_holds_is_answered_200(
+    acknowledged_by_one: None, replica: RedisServer, deliver, redis_client: redis.Redis
+) -> None:
+    payload = WorkflowJobPayloadFactory()
+    redis_client.script_flush()  # as on a promoted replica: the script cache is not replicated
+
+    response = deliver(payload)
+
+    job_id = payload["workflow_job"]["id"]
+    assert (response.status_code, response.content.decode()) == (
+        200, f"stored: job {job_id} pending in pool scw-em-rv1"
+    )  # fmt: skip
+    assert replica.client().hget(f"prod:job:{job_id}", "status") == "pending"
+
+
+def test_a_delivery_no_replica_acknowledged_in_time_is_answered_503(
+    acknowledged_by_one: None, replica: RedisServer, deliver, redis_client: redis.Redis, caplog
+) -> None:
+    payload = WorkflowJobPayloadFactory()
+    assert deliver(payload).status_code == 200
+    assert replica.process is not None
+    os.kill(replica.process.pid, signal.SIGSTOP)  # connected, but acknowledges nothing
+    try:
+        with caplog.at_level(logging.ERROR, logger="webhooks.store"):
+            response = deliver(same_job(payload, "completed"))
+    finally:
+        os.kill(replica.process.pid, signal.SIGCONT)
+
+    assert (response.status_code, response.content) == (503, UNAVAILABLE)
+    assert "redis.unreplicated replicas=0 wanted=1" in caplog.messages
+    # Written on the primary, where a redelivery finds it: a duplicate, answered 200.
+    job_key = f"prod:job:{payload['workflow_job']['id']}"
+    assert redis_client.hget(job_key, "status") == "completed"
+    again = deliver(same_job(payload, "completed"))
+    assert (again.status_code, again.content.decode().split(":")[0]) == (200, "duplicate")
+    assert replica.client().hget(job_key, "status") == "completed"
+
+
+def test_without_replicas_required_a_delivery_is_not_held_up_by_a_stopped_one(
+    replica: RedisServer, deliver
+) -> None:
+    assert replica.process is not None
+    os.kill(replica.process.pid, signal.SIGSTOP)
+    try:
+        response = deliver(WorkflowJobPayloadFactory())
+    finally:
+        os.kill(replica.process.pid, signal.SIGCONT)
+
+    assert response.status_code == 200

@@ -190,7 +190,8 @@ def apply_job_event(
     at the event's status if `match` is given, and ignored for the reason `unmatched` otherwise
     (no label match, or a blocked account); a known job only moves forward, whatever its labels
     match now. Raises StaleConfig when `version` is not the config version in Redis (nothing is
-    written then) and StoreUnavailable when Redis fails.
+    written then) and StoreUnavailable when Redis fails or, with REDIS_MIN_REPLICAS_ACK, fewer
+    replicas than that acknowledged the write in time.
     """
     k = keys()
     labels = json.dumps(list(event.labels))
@@ -217,8 +218,8 @@ def apply_job_event(
         ]  # fmt: skip
     pool = match.pool if match else ""
     with _unavailable_on_error():
-        reply = _script(APPLY_JOB_EVENT)(
-            client=client(),
+        reply = _replicated(
+            _script(APPLY_JOB_EVENT),
             keys=[k.job(event.job_id), k.config_version, k.pools, k.history, k.events,
                   k.deliveries, k.stats],
             args=[
@@ -237,6 +238,39 @@ def apply_job_event(
     outcome, reason, previous, pool = words
     status = previous if outcome in (Outcome.DUPLICATE, Outcome.IGNORED) else event.status
     return Result(Outcome(outcome), Reason(reason), status, previous, pool, event.job_id)
+
+
+def _replicated(script: Script, keys: list[str], args: list[str | int]) -> list[bytes]:
+    """Run `script` and, with REDIS_MIN_REPLICAS_ACK, wait for that many replicas to hold what
+    it wrote: a failover promotes a replica, and what only the old primary held is gone.
+
+    The WAIT goes in one pipeline with the script, so it waits for this connection's write and
+    costs the replicas' acknowledgement but no extra round trip from here. Raises
+    StoreUnavailable when too few replicas acknowledged within REDIS_REPLICA_ACK_TIMEOUT_MS:
+    the write may be on the primary only, so it must not be acknowledged (a redelivery of it is
+    a duplicate, answered 200).
+    """
+    wanted = settings.REDIS_MIN_REPLICAS_ACK
+    if not wanted:
+        return script(keys=keys, args=args, client=client())
+    connection = client()
+    for attempt in range(2):
+        pipe = connection.pipeline(transaction=False)
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+        pipe.wait(wanted, settings.REDIS_REPLICA_ACK_TIMEOUT_MS)
+        reply, acknowledged = pipe.execute(raise_on_error=False)
+        # A promoted replica has not seen the script: the script cache is not replicated.
+        if isinstance(reply, redis.exceptions.NoScriptError) and attempt == 0:
+            connection.script_load(script.script)
+            continue
+        break
+    for answer in (reply, acknowledged):
+        if isinstance(answer, Exception):
+            raise answer
+    if reply[0] != b"stale" and acknowledged < wanted:
+        log.error("redis.unreplicated replicas=%s wanted=%s", acknowledged, wanted)
+        raise StoreUnavailable("too few replicas acknowledged the write")
+    return reply
 
 
 # KEYS: a pool's jobs set. ARGV: 1 job key pattern.
