@@ -413,10 +413,12 @@ def wait_for_events(consumer: str, block_seconds: float, idle_ms: int) -> list[s
             own = []
         ids = [entry_id for _, entries in own for entry_id, _ in entries]
         if not ids:
-            claimed = connection.xautoclaim(
-                k.events, group, consumer, idle_ms, "0-0", count=1000, justid=True
+            # With justid, redis-py answers the claimed ids alone.
+            ids = list(
+                connection.xautoclaim(
+                    k.events, group, consumer, idle_ms, "0-0", count=1000, justid=True
+                )
             )
-            ids = list(claimed[1])
         if not ids:
             fresh = connection.xreadgroup(
                 group, consumer, {k.events: ">"}, count=1000, block=int(block_seconds * 1000)

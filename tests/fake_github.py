@@ -632,8 +632,8 @@ class FakeGitHub:
         path = split.path.rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
         hold = self.holds.take(method, path)
-        if hold is not None and not hold.after:
-            hold.wait()
+        if hold is not None and not hold.after and not hold.wait():
+            return None  # dropped before it was performed
         with self._lock:
             answer = self._answer(method, path, query, headers, body)
             self.calls.append((method, path, 0 if answer is None else answer.status))

@@ -14,16 +14,22 @@ class Hold:
         self.after = after
         self.arrived = threading.Event()
         self._released = threading.Event()
+        self._perform = True
 
     def matches(self, method: str, path: str) -> bool:
         return self.method == method.upper() and bool(self.path.fullmatch(path))
 
-    def wait(self) -> None:
-        """Called by the server's handler thread: signal the arrival, wait to be released."""
+    def wait(self) -> bool:
+        """Called by the server's handler thread: signal the arrival, wait to be released.
+        Returns whether to go on with the request (a held-before request may be dropped)."""
         self.arrived.set()
         self._released.wait(HOLD_SECONDS)
+        return self._perform
 
-    def release(self) -> None:
+    def release(self, perform: bool = True) -> None:
+        """Let the request go on; `perform=False` drops one held before it was performed, as
+        if its client had died before the request was complete."""
+        self._perform = perform
         self._released.set()
 
 

@@ -846,8 +846,8 @@ class FakeKubernetes:
             if fault is not None and not fault.after:
                 raise fault.error
             hold = self.holds.take(method, path)
-            if hold is not None and not hold.after:
-                hold.wait()
+            if hold is not None and not hold.after and not hold.wait():
+                raise ApiError(503, "the request was dropped before it was performed")
             answer = self._serve(verb, resource, subresource, namespace, name, query, headers, body)
             if hold is not None and hold.after:
                 hold.wait()

@@ -238,3 +238,64 @@ def _server_side_inode(server_port: int, client_port: int) -> int | None:
                 if (local_port, remote_port) == (server_port, client_port) and int(fields[9]):
                     return int(fields[9])
     return None
+
+
+class SchedulerProcess:
+    """`manage.py run_scheduler` as a process of its own, with production settings (DEBUG off)
+    and a migrated SQLite database of its own, so a test can SIGKILL it."""
+
+    def __init__(self, env: dict[str, str], database: Path) -> None:
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "runnerhub.settings",
+            "DEBUG": "0",
+            "RUNNERHUB_ENV": "prod",
+            "SECRET_KEY": "runnerhub-end-to-end-test-key-" + "x" * 40,
+            "GITHUB_WEBHOOK_SECRET": TEST_SECRET,
+            "DATABASE_URL": f"sqlite:///{database}",
+            "LOG_LEVEL": "INFO",
+            **env,
+        }
+        self.log = Path(tempfile.mkstemp(prefix="runnerhub-scheduler-", suffix=".log")[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def migrate(env: dict[str, str], database: Path) -> None:
+        probe = SchedulerProcess(env, database)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=ROOT, env=probe.env, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> "SchedulerProcess":
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "run_scheduler"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=log,
+            )  # fmt: skip
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
