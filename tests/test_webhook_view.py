@@ -9,6 +9,7 @@ from django.test import Client, override_settings
 
 from tests.factories import LabelMappingFactory, WorkflowJobPayloadFactory, same_job
 from tests.webhook_client import FIXTURES, TEST_SECRET, fixture_bytes, github_headers
+from webhooks.models import LabelMapping
 from webhooks.signatures import sign
 
 pytestmark = pytest.mark.django_db
@@ -238,9 +239,11 @@ def test_a_queued_job_is_recorded_with_every_field(deliver, redis_client) -> Non
         "entity_id": str(owner_id),
         "entity_type": "organization",
         "entity_name": "riseproject-dev",
+        "owner_id": str(owner_id),
         "labels": '["Ubuntu-24.04-RISCV"]',
         "k8s_pool": "scw-em-rv1",
         "k8s_image": "rg.fr-par.scw.cloud/riseproject/riscv-runner:ubuntu-24.04-latest",
+        "mapping_id": str(LabelMapping.objects.get(label="ubuntu-24.04-riscv").pk),
         "repo": "riseproject-dev/llama.cpp",
         "private": "1",
         "installation_id": str(payload["installation"]["id"]),
