@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from runnerhub.env import env_bool, env_int, env_list, env_str
+from runnerhub.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,11 +30,18 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*" if DEBUG else "localhost,127.0.0.1
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # Which deployment this is: the prefix of every Redis key, and whether the staging proxy runs.
-RUNNERHUB_ENV = env_str("RUNNERHUB_ENV", "prod")
+# With DEBUG off it has no default (check runnerhub.E002): a staging deployment that forgot it
+# would write into production's keys in a shared Redis.
+RUNNERHUB_ENV = env_str("RUNNERHUB_ENV", "prod" if DEBUG else "")
 
-# Several secrets may be set during a rotation; a delivery signed with any of them is accepted.
+# The webhook secret is taken whole, commas and all. During a rotation the earlier secrets go in
+# GITHUB_WEBHOOK_SECRET_PREVIOUS (comma-separated); a delivery signed with any is accepted.
 # A missing secret is check runnerhub.E001, which stops the server at start-up.
-GITHUB_WEBHOOK_SECRETS = env_list("GITHUB_WEBHOOK_SECRET")
+GITHUB_WEBHOOK_SECRET = env_str("GITHUB_WEBHOOK_SECRET")
+GITHUB_WEBHOOK_SECRET_PREVIOUS = env_list("GITHUB_WEBHOOK_SECRET_PREVIOUS")
+GITHUB_WEBHOOK_SECRETS = [
+    secret for secret in [GITHUB_WEBHOOK_SECRET, *GITHUB_WEBHOOK_SECRET_PREVIOUS] if secret
+]
 
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 # At least GitHub's 3 days of manual redelivery: a late event must find its job, not recreate it.

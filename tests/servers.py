@@ -49,6 +49,7 @@ class Gunicorn:
             "DJANGO_SETTINGS_MODULE": "runnerhub.settings",
             "DEBUG": "0",
             "SECRET_KEY": "runnerhub-end-to-end-test-key-" + "x" * 40,
+            "RUNNERHUB_ENV": "prod",
             "GITHUB_WEBHOOK_SECRET": TEST_SECRET,
             "REDIS_URL": redis_url,
             "DATABASE_URL": self._database_url(),

@@ -6,7 +6,7 @@ import os
 
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("SECRET_KEY", "runnerhub-test-secret-key-not-for-production")
-os.environ.setdefault("GITHUB_WEBHOOK_SECRET", "runnerhub-test-webhook-secret")
+os.environ.setdefault("GITHUB_WEBHOOK_SECRET", "runnerhub-test-webhook-secret-0123456789")
 os.environ.setdefault("LOG_LEVEL", "DEBUG")
 
 from runnerhub.settings import *  # noqa: E402,F403

@@ -106,9 +106,9 @@ def test_no_response_or_log_line_contains_the_expected_signature(
     assert body.decode()[:60] not in logged
 
 
-@override_settings(GITHUB_WEBHOOK_SECRETS=["new-secret-0123456789", TEST_SECRET])
+@override_settings(GITHUB_WEBHOOK_SECRETS=["new-secret-0123456789abcdef0123456789", TEST_SECRET])
 def test_deliveries_signed_with_either_secret_are_accepted_during_a_rotation(deliver) -> None:
-    assert deliver(WorkflowJobPayloadFactory(), secret="new-secret-0123456789").status_code == 200
+    assert deliver(WorkflowJobPayloadFactory(), secret="new-secret-0123456789abcdef0123456789").status_code == 200
     assert deliver(WorkflowJobPayloadFactory(), secret=TEST_SECRET).status_code == 200
     assert deliver(WorkflowJobPayloadFactory(), secret="retired-secret").status_code == 401
 
