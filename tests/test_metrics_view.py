@@ -72,6 +72,26 @@ def test_it_reports_each_pools_pending_running_and_workers(client, deliver, redi
     assert values[("runnerhub_pool_running_jobs", rvv)] == 0
     assert values[("runnerhub_pool_workers", rvv)] == 0
     assert redis_client.scard(KEYS.pool_jobs(77, "scw-em-rv1")) == 2
+    assert values[("runnerhub_pending_jobs", ())] == 2
+    assert values[("runnerhub_running_jobs", ())] == 1
+    assert values[("runnerhub_workers", ())] == 2
+
+
+def test_it_reports_only_pools_with_jobs_or_workers(client, deliver, redis_client):
+    done, supplied = WorkflowJobPayloadFactory(), WorkflowJobPayloadFactory()
+    for payload in (done, supplied):
+        assert deliver(payload).status_code == 200
+        assert deliver(same_job(payload, "completed", conclusion="success")).status_code == 200
+    supplied_owner = supplied["repository"]["owner"]["id"]
+    redis_client.sadd(KEYS.pool_workers(supplied_owner, "scw-em-rv1"), "runner-1")
+    assert redis_client.scard(KEYS.pools) == 2  # both pools were seen
+
+    values = samples(client.get("/metrics"))
+
+    pools = {labels for (name, labels) in values if name.startswith("runnerhub_pool_")}
+    assert pools == {(("entity_id", str(supplied_owner)), ("pool", "scw-em-rv1"))}
+    assert values[("runnerhub_pending_jobs", ())] == 0
+    assert values[("runnerhub_workers", ())] == 1
 
 
 def test_it_names_no_repository(client, deliver, redis_client):
@@ -103,8 +123,15 @@ def test_it_is_empty_but_valid_before_any_delivery(client, redis_client):
         "runnerhub_pool_pending_jobs",
         "runnerhub_pool_running_jobs",
         "runnerhub_pool_workers",
+        "runnerhub_pending_jobs",
+        "runnerhub_running_jobs",
+        "runnerhub_workers",
     }
-    assert not [s for s in samples(response)]
+    assert samples(response) == {
+        ("runnerhub_pending_jobs", ()): 0,
+        ("runnerhub_running_jobs", ()): 0,
+        ("runnerhub_workers", ()): 0,
+    }
     assert redis_client.dbsize() == 0
 
 
