@@ -59,6 +59,14 @@ MAPPING_CACHE_SECONDS = env_int("MAPPING_CACHE_SECONDS", 60, minimum=1)
 STAGING_URL = env_str("STAGING_URL")
 # The whole forwarding exchange; GitHub gives up on a delivery after 10 s (check runnerhub.E005).
 STAGING_TIMEOUT_SECONDS = env_int("STAGING_TIMEOUT_SECONDS", 8, minimum=1)
+# A staging that drops packets costs this per forward, not the whole timeout.
+STAGING_CONNECT_TIMEOUT_SECONDS = env_float("STAGING_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.1)
+# Forwards in flight per process: past it 503 at once, so a failing staging holds at most this
+# many of production's threads whatever staging's accounts send.
+STAGING_MAX_FORWARDS = env_int("STAGING_MAX_FORWARDS", 2, minimum=1)
+# After this many failed forwards in a row a process stops trying staging for a while (503).
+STAGING_CIRCUIT_FAILURES = env_int("STAGING_CIRCUIT_FAILURES", 5, minimum=1)
+STAGING_CIRCUIT_SECONDS = env_int("STAGING_CIRCUIT_SECONDS", 30, minimum=1)
 
 # /usage and /history show repositories and jobs; on, only signed-in staff may see them.
 REPORTS_REQUIRE_LOGIN = env_bool("REPORTS_REQUIRE_LOGIN", False)

@@ -170,7 +170,8 @@ def debug_server() -> Iterator[tuple[Gunicorn, RedisServer]]:
         "LOG_LEVEL": "DEBUG",
         "GUNICORN_CMD_ARGS": "--log-level debug",  # gunicorn's own log too
         "WEBHOOK_MAX_BODY_BYTES": "4096",
-        "STAGING_URL": f"http://127.0.0.1:{free_port()}/",
+        "STAGING_URL": f"http://localhost:{free_port()}/",
+        "ALLOWED_HOSTS": "127.0.0.1",
     }
     try:
         with Gunicorn(store.url, workers=1, env=env) as server:

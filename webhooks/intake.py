@@ -12,7 +12,7 @@ from django.conf import settings
 
 from webhooks import lifecycle, proxy, signatures, store
 from webhooks.events import PayloadError, decode_body
-from webhooks.outcomes import Delivery, Reason, Reply, Result
+from webhooks.outcomes import Delivery, Reason, Reply, Result, quoted
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def receive(environ: Mapping[str, Any], read: Callable[[int], bytes]) -> Reply:
     try:
         result = lifecycle.handle_delivery(delivery.delivery_id, delivery.event, payload, raw)
     except store.StoreUnavailable:
-        log.error("webhook.unavailable delivery=%s", delivery.delivery_id)
+        log.error("webhook.unavailable delivery=%s", quoted(delivery.delivery_id))
         return _UNAVAILABLE
     return _reply(result)
 

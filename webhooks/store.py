@@ -319,7 +319,8 @@ def prune_demand() -> Pruned:
 
 
 def record_delivery(delivery: Delivery, result: Result, http_status: int) -> None:
-    """Log a delivery that touched no job (ignored, rejected, forwarded) and count it."""
+    """Log a delivery that recorded no job (ignored, rejected once verified, forwarded) and
+    count it."""
     k = keys()
     entry = {
         "delivery": delivery.delivery_id,
@@ -336,6 +337,12 @@ def record_delivery(delivery: Delivery, result: Result, http_status: int) -> Non
         pipe.xadd(k.deliveries, entry, maxlen=settings.DELIVERY_LOG_LENGTH, approximate=True)
         pipe.hincrby(k.stats, result.counter, 1)
         pipe.execute()
+
+
+def count_delivery(result: Result) -> None:
+    """Count a delivery without logging it: one refused before its signature was verified."""
+    with _unavailable_on_error():
+        client().hincrby(keys().stats, result.counter, 1)
 
 
 def ping() -> None:

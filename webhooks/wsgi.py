@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from webhooks import intake
-from webhooks.outcomes import Reply
+from webhooks.outcomes import Reply, quoted
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class DeliveryFastPath:
             reply = intake.receive(environ, environ["wsgi.input"].read)
         except Exception:
             log.exception(
-                "webhook.error delivery=%s", environ.get("HTTP_X_GITHUB_DELIVERY", "")[:100]
+                "webhook.error delivery=%s", quoted(environ.get("HTTP_X_GITHUB_DELIVERY", "")[:100])
             )
             reply = Reply(500, b"internal error", intake.TEXT)
         finally:
