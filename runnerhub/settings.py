@@ -44,6 +44,9 @@ GITHUB_WEBHOOK_SECRETS = [
 ]
 
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+# A delivery's whole body must arrive within this (408 after it): GitHub sends a megabyte in
+# milliseconds, and a client trickling its body must not hold a thread for longer.
+WEBHOOK_BODY_TIMEOUT_SECONDS = env_float("WEBHOOK_BODY_TIMEOUT_SECONDS", 3.0, minimum=0.1)
 # At least GitHub's 3 days of manual redelivery: a late event must find its job, not recreate it.
 HISTORY_RETENTION_DAYS = env_int("HISTORY_RETENTION_DAYS", 15, minimum=3)
 # A pending or running job expires after this long without news: GitHub cancels a job queued
@@ -86,6 +89,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # /health and /metrics for probes and scrapers, which name the pod's address as host.
+    "runnerhub.middleware.ProbesMiddleware",
     "runnerhub.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
