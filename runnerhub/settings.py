@@ -73,6 +73,13 @@ STAGING_CIRCUIT_SECONDS = env_int("STAGING_CIRCUIT_SECONDS", 30, minimum=1)
 
 # /usage and /history show repositories and jobs; on, only signed-in staff may see them.
 REPORTS_REQUIRE_LOGIN = env_bool("REPORTS_REQUIRE_LOGIN", False)
+# Requests other than deliveries and /health that one process serves at a time (the pages, the
+# admin, /metrics); past it they get 503 with Retry-After, so deliveries keep the other threads.
+PAGE_CONCURRENCY = env_int("PAGE_CONCURRENCY", 2, minimum=1)
+PAGE_RETRY_AFTER_SECONDS = env_int("PAGE_RETRY_AFTER_SECONDS", 2, minimum=1)
+# Anonymous viewers of /usage and /history get a page drawn at most this long ago (per
+# process; 0: never cached), so that a crowd or a loop asking for one page draws it once.
+REPORT_CACHE_SECONDS = env_int("REPORT_CACHE_SECONDS", 3, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

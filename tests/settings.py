@@ -11,6 +11,9 @@ os.environ.setdefault("LOG_LEVEL", "DEBUG")
 
 from runnerhub.settings import *  # noqa: E402,F403
 
+# Every test sees the pages as drawn now; tests/test_capacity.py turns the cache on.
+REPORT_CACHE_SECONDS = 0
+
 # Test users need no strong hashing; the admin tests log one in per test.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -36,7 +36,12 @@ def call(
     def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
         seen["status"], seen["headers"] = status, dict(response_headers)
 
-    content = b"".join(app(env, start_response))
+    result = app(env, start_response)
+    try:
+        content = b"".join(result)
+    finally:
+        if hasattr(result, "close"):  # as a WSGI server must (PEP 3333)
+            result.close()
     return seen["status"], seen["headers"], content
 
 
