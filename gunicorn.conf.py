@@ -1,8 +1,9 @@
 """gunicorn settings for `gunicorn runnerhub.wsgi`; each can be overridden on the command line."""
-import os
+from runnerhub.env import env_int, env_str
 
-bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Read like every other setting, so that NAME_FILE works here too.
+bind = f"{env_str('BIND_HOST', '0.0.0.0')}:{env_int('PORT', 8080, minimum=1)}"
+workers = env_int("WEB_CONCURRENCY", 2, minimum=1)
 
 # Slow or stuck clients must not starve GitHub's deliveries. A sync worker serves one connection
 # at a time and blocks reading it, so as many clients as there are workers that trickle their
@@ -14,7 +15,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # is a few milliseconds of CPU around one Redis round trip; threads cost little with the GIL.
 # In production a buffering proxy in front (TLS termination) absorbs slow clients entirely.
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+threads = env_int("GUNICORN_THREADS", 8, minimum=1)
 worker_connections = threads
 # Kept-alive idle connections would hold those slots, and GitHub opens a connection per
 # delivery anyway: every response closes its connection. A connection that sends nothing is
@@ -29,4 +30,4 @@ graceful_timeout = 20
 accesslog = None
 errorlog = "-"
 # TLS ends at the proxy in front; trust its X-Forwarded-* headers only from where it runs.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = env_str("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -182,7 +182,7 @@ def compare(args: argparse.Namespace) -> None:
     from tests.redis_server import RedisServer
     from tests.servers import Gunicorn
 
-    secret = "bench-webhook-secret-0123456789"
+    secret = "bench-webhook-secret-0123456789abcdef"
     store = RedisServer().start()
     # Sync workers for both, as the limit app is specified; production runs gthread workers.
     runnerhub = Gunicorn(

@@ -37,6 +37,12 @@ STATUSES = ("pending", "running", "completed")
 FILTER_FIELDS = ("status", "entity_id", "entity_name", "k8s_pool", "created_at", "started_at")
 DAY = 86400
 
+# Times are clamped into this range: nothing was queued before the epoch, and LATEST leaves
+# a day of calendar beyond it for the arithmetic of whole days.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST = 0.0
+LATEST = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
+
 _RELATIVE = re.compile(r"^-(?P<amount>\d{1,6})(?P<unit>[mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": DAY, "w": 7 * DAY}
 _TIME_HELP = (
@@ -113,10 +119,11 @@ def parse_query(params: Mapping[str, str], now: float, retention_days: int) -> H
         if start_text
         else now - retention_days * DAY
     )
-    if start >= end:
+    if start >= end and not (start == end and start in (EARLIEST, LATEST)):
         raise QueryError("start: must be before end")
     # Nothing is kept longer than the retention; this only bounds the number of days counted.
-    start = max(start, min(end, now) - MAX_PERIOD_DAYS * DAY)
+    # Both clamped to the same edge: an empty period, not an error.
+    start = min(max(start, min(end, now) - MAX_PERIOD_DAYS * DAY), end)
     status = params.get("status", "").strip().lower()
     if status and status not in STATUSES:
         raise QueryError(f"status: must be one of {', '.join(STATUSES)}")
@@ -135,23 +142,31 @@ def parse_query(params: Mapping[str, str], now: float, retention_days: int) -> H
 
 def parse_time(name: str, text: str, now: float, is_end: bool) -> float:
     """`-7d` (m, h, d, w), `2025-01-31` (a whole day: its end when `is_end`) or an ISO time
-    (UTC unless it says otherwise), as epoch seconds."""
+    (UTC unless it says otherwise), as epoch seconds clamped to [EARLIEST, LATEST]: no job is
+    older than the epoch, and every time in that range has a date."""
     relative = _RELATIVE.match(text)
     if relative:
-        return now - int(relative["amount"]) * _UNIT_SECONDS[relative["unit"]]
+        return _clamped(now - int(relative["amount"]) * _UNIT_SECONDS[relative["unit"]])
     if text == "now":
         return now
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return (moment + timedelta(days=1 if is_end else 0)).timestamp()
+            # Counted in days, not through datetime: the day after 9999-12-31 has no date.
+            return _clamped(((day - _EPOCH.date()).days + (1 if is_end else 0)) * DAY)
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise QueryError(f"{name}: {_TIME_HELP}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    try:
+        return _clamped((moment - _EPOCH).total_seconds())
+    except OverflowError:  # an offset that pushes year 1 or 9999 past the calendar
+        return EARLIEST if moment.year < 5000 else LATEST
+
+
+def _clamped(seconds: float) -> float:
+    return min(max(seconds, EARLIEST), LATEST)
 
 
 @dataclass(frozen=True)

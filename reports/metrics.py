@@ -20,6 +20,12 @@ from webhooks.outcomes import Outcome, Reason
 
 OUTCOMES = frozenset(outcome.value for outcome in Outcome)
 REASONS = frozenset(reason.value for reason in Reason)
+TOTALS = ("runnerhub_pending_jobs", "runnerhub_running_jobs", "runnerhub_workers")
+TOTALS_HELP = (
+    "Jobs queued and not yet started, in every pool.",
+    "Jobs started and not yet completed, in every pool.",
+    "Runner pods the scheduler reports, in every pool.",
+)
 
 
 class RunnerHubCollector(Collector):
@@ -58,23 +64,35 @@ class RunnerHubCollector(Collector):
             [job_id for pool in pools for job_id in pool.job_ids], fields=("status",)
         )
         position = 0
+        totals = [0, 0, 0]
         for pool in pools:
             mine = statuses[position : position + len(pool.job_ids)]
             position += len(pool.job_ids)
+            counts = [
+                sum(1 for job in mine if job and job["status"] == "pending"),
+                sum(1 for job in mine if job and job["status"] == "running"),
+                len(pool.workers),
+            ]
+            totals = [total + count for total, count in zip(totals, counts)]
+            # Only pools with jobs or workers: the pools set holds every pool ever seen, and a
+            # series per idle pool (one per repository for personal accounts) only grows.
+            if not any(counts):
+                continue
             values = [pool.entity_id, pool.pool]
-            pending.add_metric(values, sum(1 for job in mine if job and job["status"] == "pending"))
-            running.add_metric(values, sum(1 for job in mine if job and job["status"] == "running"))
-            workers.add_metric(values, len(pool.workers))
+            for family, count in zip((pending, running, workers), counts):
+                family.add_metric(values, count)
         yield pending
         yield running
         yield workers
+        for name, help_text, total in zip(TOTALS, TOTALS_HELP, totals):
+            yield GaugeMetricFamily(name, help_text, value=total)
         yield from scheduler_metrics()
 
 
 def scheduler_metrics() -> Iterator[Metric]:
     """The scheduler's workers, counters, GitHub calls and rate limits, events lag and leader."""
     states = GaugeMetricFamily(
-        "runnerhub_workers", "Live workers (runner pods) by state.", labels=["state"]
+        "runnerhub_workers_by_state", "Live workers (runner pods) by state.", labels=["state"]
     )
     for state, count in sorted(runner_store.read_worker_states().items()):
         states.add_metric([state], count)

@@ -23,6 +23,11 @@ WHY = {
     Reason.MISSING_EVENT: "no X-GitHub-Event header",
     Reason.BAD_PAYLOAD: "payload could not be understood",
     Reason.TOO_LARGE: "body over the size limit",
+    Reason.STAGING_REFUSED: "staging refused the connection",
+    Reason.STAGING_TIMEOUT: "staging did not answer in time",
+    Reason.STAGING_ERROR: "staging could not be reached",
+    Reason.STAGING_BUSY: "too many deliveries on their way to staging",
+    Reason.STAGING_CIRCUIT_OPEN: "staging kept failing, so it was not tried",
 }
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from reports import chart, history
+from reports import cache, chart, history
 from reports import metrics as metrics_exposition
 from reports import usage as usage_report
 from webhooks import store
@@ -30,8 +30,9 @@ REFRESH_SECONDS = 5
 
 
 def report_page(view: Page) -> Page:
-    """GET only, never cached (what a viewer sees depends on who they are), behind the admin
-    login when REPORTS_REQUIRE_LOGIN is on, and a 503 when Redis is down."""
+    """GET only, never cached by browsers or proxies (what a viewer sees depends on who they
+    are), behind the admin login when REPORTS_REQUIRE_LOGIN is on, and a 503 when Redis is
+    down. Anonymous viewers share a drawing of each page for REPORT_CACHE_SECONDS."""
 
     @require_GET
     @never_cache
@@ -40,15 +41,40 @@ def report_page(view: Page) -> Page:
     def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if settings.REPORTS_REQUIRE_LOGIN and not _is_staff(request):
             return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        key = None
+        if settings.REPORT_CACHE_SECONDS and not request.user.is_authenticated:
+            wants_json = _wants_json(request, kwargs.get("as_json", False))
+            key = (request.path, request.META.get("QUERY_STRING", ""), str(wants_json))
+            cached = cache.pages.get(key, settings.REPORT_CACHE_SECONDS)
+            if cached is not None:
+                return _from_cache(cached)
         try:
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
         except store.StoreUnavailable:
             log.error("reports.unavailable path=%s", request.path)
             if _wants_json(request, kwargs.get("as_json", False)):
                 return JsonResponse({"error": "redis unavailable"}, status=503)
             return render(request, "reports/unavailable.html", status=503)
+        if key is not None and response.status_code == 200:
+            cache.pages.put(key, _cached(response))
+        return response
 
     return page
+
+
+def _cached(response: HttpResponse) -> cache.CachedPage:
+    headers = tuple((name, response[name]) for name in ("Link",) if response.has_header(name))
+    return cache.CachedPage(
+        response.status_code, response.content, response["Content-Type"], headers,
+        time.monotonic(),
+    )  # fmt: skip
+
+
+def _from_cache(page: cache.CachedPage) -> HttpResponse:
+    response = HttpResponse(page.content, status=page.status, content_type=page.content_type)
+    for name, value in page.headers:
+        response[name] = value
+    return response
 
 
 @report_page

@@ -5,18 +5,19 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import split_domain_port, validate_host
 
 from runnerhub.caches import SERVICE_NAME, SOCKET_TIMEOUT, sentinel_address
 
 ENVIRONMENTS = ("prod", "staging")
-MIN_SECRET_LENGTH = 16
+MIN_SECRET_LENGTH = 32
 GITHUB_TIMEOUT_SECONDS = 10
 
 
 @checks.register("runnerhub")
 def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     problems: list[checks.CheckMessage] = []
-    if not settings.GITHUB_WEBHOOK_SECRETS:
+    if not settings.GITHUB_WEBHOOK_SECRET:
         # Fatal in production; in development the other pages still work without one.
         kind, check_id = (checks.Warning, "W002") if settings.DEBUG else (checks.Error, "E001")
         problems.append(
@@ -24,12 +25,24 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.C
                 "GITHUB_WEBHOOK_SECRET is not set: every delivery would be refused.",
                 hint=(
                     "Set it, or GITHUB_WEBHOOK_SECRET_FILE naming a file that holds it, to the "
-                    "GitHub App's webhook secret (comma-separated to rotate)."
+                    "GitHub App's webhook secret; during a rotation the earlier one goes in "
+                    "GITHUB_WEBHOOK_SECRET_PREVIOUS."
                 ),
                 id=f"runnerhub.{check_id}",
             )
         )
-    if settings.RUNNERHUB_ENV not in ENVIRONMENTS:
+    if not settings.RUNNERHUB_ENV:
+        problems.append(
+            checks.Error(
+                "RUNNERHUB_ENV is not set; with DEBUG off it must be set, to prod or staging.",
+                hint=(
+                    "It is the prefix of every Redis key: a staging deployment without it would "
+                    "write into production's keys in a shared Redis."
+                ),
+                id="runnerhub.E002",
+            )
+        )
+    elif settings.RUNNERHUB_ENV not in ENVIRONMENTS:
         problems.append(
             checks.Error(
                 f"RUNNERHUB_ENV is {settings.RUNNERHUB_ENV!r}; it must be prod or staging.",
@@ -43,10 +56,7 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.C
             )
         )
     problems += _redis_sentinel_problems()
-    if settings.STAGING_URL and urlsplit(settings.STAGING_URL).scheme not in ("http", "https"):
-        problems.append(
-            checks.Error("STAGING_URL must be an http:// or https:// URL.", id="runnerhub.E004")
-        )
+    problems += _staging_url_problems()
     if settings.STAGING_TIMEOUT_SECONDS >= GITHUB_TIMEOUT_SECONDS:
         problems.append(
             checks.Error(
@@ -58,11 +68,13 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.C
             )
         )
     if any(len(secret) < MIN_SECRET_LENGTH for secret in settings.GITHUB_WEBHOOK_SECRETS):
+        # A short secret can be guessed offline from any one signed delivery.
+        kind, check_id = (checks.Warning, "W001") if settings.DEBUG else (checks.Error, "E006")
         problems.append(
-            checks.Warning(
+            kind(
                 f"A webhook secret is shorter than {MIN_SECRET_LENGTH} characters.",
-                hint="GitHub recommends a long random string.",
-                id="runnerhub.W001",
+                hint="Generate one with: openssl rand -hex 32",
+                id=f"runnerhub.{check_id}",
             )
         )
     return problems
@@ -75,7 +87,7 @@ def _redis_sentinel_problems() -> list[checks.CheckMessage]:
             checks.Error(
                 f"REDIS_SENTINELS has {', '.join(map(repr, bad))}, which is not host:port.",
                 hint="The sentinels, comma-separated: 10.0.0.5:26379,[fd00::6]:26379.",
-                id="runnerhub.E006",
+                id="runnerhub.E009",
             )
         )
     if settings.REDIS_SENTINELS and not SERVICE_NAME.fullmatch(settings.REDIS_SENTINEL_MASTER):
@@ -85,7 +97,7 @@ def _redis_sentinel_problems() -> list[checks.CheckMessage]:
                 "name in the sentinels' `sentinel monitor` line, in lowercase letters, digits, "
                 "`.`, `_` and `-`.",
                 hint="django-redis carries it as the host of a URL, which is lowercased.",
-                id="runnerhub.E007",
+                id="runnerhub.E010",
             )
         )
     if settings.REDIS_MIN_REPLICAS_ACK and settings.REDIS_REPLICA_ACK_TIMEOUT_MS >= (
@@ -97,7 +109,7 @@ def _redis_sentinel_problems() -> list[checks.CheckMessage]:
                 f"be under Redis's {SOCKET_TIMEOUT * 1000} ms socket timeout, or the socket gives "
                 "up before the replicas' acknowledgement can arrive.",
                 hint="The default, 1000, leaves room for it.",
-                id="runnerhub.E008",
+                id="runnerhub.E011",
             )
         )
     if settings.REDIS_SENTINELS and not settings.REDIS_MIN_REPLICAS_ACK:
@@ -110,6 +122,38 @@ def _redis_sentinel_problems() -> list[checks.CheckMessage]:
             )
         )
     return problems
+
+
+def _staging_url_problems() -> list[checks.CheckMessage]:
+    if not settings.STAGING_URL:
+        return []
+    parts = urlsplit(settings.STAGING_URL)
+    if parts.scheme not in ("http", "https"):
+        return [checks.Error("STAGING_URL must be an http:// or https:// URL.", id="runnerhub.E004")]
+    try:
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if not host:
+        return [
+            checks.Error(
+                "STAGING_URL has no host.",
+                hint="Write it as http(s)://host[:port]/[path].",
+                id="runnerhub.E007",
+            )
+        ]
+    # A deployment that forwarded to itself would pass each delivery round until GitHub gave up.
+    own = [pattern for pattern in settings.ALLOWED_HOSTS if pattern != "*"]
+    domain, _ = split_domain_port(parts.netloc.rpartition("@")[2].lower())
+    if validate_host(domain or host, own):
+        return [
+            checks.Error(
+                f"STAGING_URL points at {host}, one of this deployment's ALLOWED_HOSTS.",
+                hint="Staging is another deployment, with a host name of its own.",
+                id="runnerhub.E008",
+            )
+        ]
+    return []
 
 
 def fail_on_configuration_errors() -> None:

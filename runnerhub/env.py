@@ -1,8 +1,10 @@
 """Typed readers for configuration that comes from the environment.
 
 Every value may also be given as a file: `NAME_FILE=/run/secrets/name` reads the value from that
-file (Docker and Kubernetes secrets), so secrets need not sit in the process environment.
+file (Docker and Kubernetes secrets), so secrets need not sit in the process environment. This
+holds for every reader here, booleans and numbers included.
 """
+import math
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -11,7 +13,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def env_str(name: str, default: str = "") -> str:
+def _raw(name: str) -> str | None:
+    """The value of `name`, from `NAME_FILE` when that is set (stripped of the newline that
+    `kubectl create secret --from-file` leaves), else from the environment; None when unset."""
     path = os.environ.get(f"{name}_FILE")
     if path:
         try:
@@ -19,11 +23,16 @@ def env_str(name: str, default: str = "") -> str:
                 return handle.read().strip()
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
-    return os.environ.get(name, default)
+    return os.environ.get(name)
+
+
+def env_str(name: str, default: str = "") -> str:
+    raw = _raw(name)
+    return default if raw is None else raw
 
 
 def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
+    raw = _raw(name)
     if raw is None:
         return default
     value = raw.strip().lower()
@@ -35,7 +44,7 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
+    raw = _raw(name)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -44,6 +53,19 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = _raw(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not minimum <= value < math.inf:  # also refuses nan
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {raw}")
     return value
 
 

@@ -9,7 +9,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from runnerhub.caches import redis_cache
-from runnerhub.env import env_bool, env_int, env_list, env_str
+from runnerhub.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,13 +31,23 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*" if DEBUG else "localhost,127.0.0.1
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # Which deployment this is: the prefix of every Redis key, and whether the staging proxy runs.
-RUNNERHUB_ENV = env_str("RUNNERHUB_ENV", "prod")
+# With DEBUG off it has no default (check runnerhub.E002): a staging deployment that forgot it
+# would write into production's keys in a shared Redis.
+RUNNERHUB_ENV = env_str("RUNNERHUB_ENV", "prod" if DEBUG else "")
 
-# Several secrets may be set during a rotation; a delivery signed with any of them is accepted.
+# The webhook secret is taken whole, commas and all. During a rotation the earlier secrets go in
+# GITHUB_WEBHOOK_SECRET_PREVIOUS (comma-separated); a delivery signed with any is accepted.
 # A missing secret is check runnerhub.E001, which stops the server at start-up.
-GITHUB_WEBHOOK_SECRETS = env_list("GITHUB_WEBHOOK_SECRET")
+GITHUB_WEBHOOK_SECRET = env_str("GITHUB_WEBHOOK_SECRET")
+GITHUB_WEBHOOK_SECRET_PREVIOUS = env_list("GITHUB_WEBHOOK_SECRET_PREVIOUS")
+GITHUB_WEBHOOK_SECRETS = [
+    secret for secret in [GITHUB_WEBHOOK_SECRET, *GITHUB_WEBHOOK_SECRET_PREVIOUS] if secret
+]
 
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+# A delivery's whole body must arrive within this (408 after it): GitHub sends a megabyte in
+# milliseconds, and a client trickling its body must not hold a thread for longer.
+WEBHOOK_BODY_TIMEOUT_SECONDS = env_float("WEBHOOK_BODY_TIMEOUT_SECONDS", 3.0, minimum=0.1)
 # At least GitHub's 3 days of manual redelivery: a late event must find its job, not recreate it.
 HISTORY_RETENTION_DAYS = env_int("HISTORY_RETENTION_DAYS", 15, minimum=3)
 # A pending or running job expires after this long without news: GitHub cancels a job queued
@@ -53,9 +63,24 @@ MAPPING_CACHE_SECONDS = env_int("MAPPING_CACHE_SECONDS", 60, minimum=1)
 STAGING_URL = env_str("STAGING_URL")
 # The whole forwarding exchange; GitHub gives up on a delivery after 10 s (check runnerhub.E005).
 STAGING_TIMEOUT_SECONDS = env_int("STAGING_TIMEOUT_SECONDS", 8, minimum=1)
+# A staging that drops packets costs this per forward, not the whole timeout.
+STAGING_CONNECT_TIMEOUT_SECONDS = env_float("STAGING_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.1)
+# Forwards in flight per process: past it 503 at once, so a failing staging holds at most this
+# many of production's threads whatever staging's accounts send.
+STAGING_MAX_FORWARDS = env_int("STAGING_MAX_FORWARDS", 2, minimum=1)
+# After this many failed forwards in a row a process stops trying staging for a while (503).
+STAGING_CIRCUIT_FAILURES = env_int("STAGING_CIRCUIT_FAILURES", 5, minimum=1)
+STAGING_CIRCUIT_SECONDS = env_int("STAGING_CIRCUIT_SECONDS", 30, minimum=1)
 
 # /usage and /history show repositories and jobs; on, only signed-in staff may see them.
 REPORTS_REQUIRE_LOGIN = env_bool("REPORTS_REQUIRE_LOGIN", False)
+# Requests other than deliveries and /health that one process serves at a time (the pages, the
+# admin, /metrics); past it they get 503 with Retry-After, so deliveries keep the other threads.
+PAGE_CONCURRENCY = env_int("PAGE_CONCURRENCY", 2, minimum=1)
+PAGE_RETRY_AFTER_SECONDS = env_int("PAGE_RETRY_AFTER_SECONDS", 2, minimum=1)
+# Anonymous viewers of /usage and /history get a page drawn at most this long ago (per
+# process; 0: never cached), so that a crowd or a loop asking for one page draws it once.
+REPORT_CACHE_SECONDS = env_int("REPORT_CACHE_SECONDS", 3, minimum=0)
 
 # The scheduler (`manage.py run_scheduler`). Its GitHub App settings are required by it alone:
 # the web tier never talks to GitHub, so `make run` serves without them.
@@ -97,6 +122,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # /health and /metrics for probes and scrapers, which name the pod's address as host.
+    "runnerhub.middleware.ProbesMiddleware",
     "runnerhub.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -9,7 +9,7 @@ from django.test import Client
 
 from tests.redis_server import RedisServer
 from tests.webhook_client import deliver_to
-from webhooks import config
+from webhooks import config, proxy
 
 _server: RedisServer | None = None
 
@@ -58,6 +58,7 @@ def _clean_state(redis_server: RedisServer) -> Iterator[None]:
         redis_server.start()  # a test stopped it
     redis_server.client().flushall()
     config.invalidate()
+    proxy.breaker.reset()
     yield
     config.invalidate()
 

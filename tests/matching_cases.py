@@ -94,6 +94,24 @@ CASES: tuple[MatchCase, ...] = (
         "a",
     ),
     MatchCase(
+        "an extra label tolerated by a glob",
+        (mapping("ubuntu-24.04-riscv", "a", extra_labels=["linux-*", "self-hosted"]),),
+        ("ubuntu-24.04-riscv", "Linux-X64", "self-hosted"),
+        "a",
+    ),
+    MatchCase(
+        "an extra label the extra globs do not match",
+        (mapping("ubuntu-24.04-riscv", "a", extra_labels=["linux-?64"]),),
+        ("ubuntu-24.04-riscv", "linux-arm64"),
+        None,
+    ),
+    MatchCase(
+        "a glob label whose job labels are all tolerated extras too",
+        (mapping("ubuntu-*-riscv", "a", extra_labels=["ubuntu-*"]),),
+        ("ubuntu-24.04-riscv", "ubuntu-26.04-riscv"),
+        "a",
+    ),
+    MatchCase(
         "tolerated extra labels are not required",
         (mapping("ubuntu-24.04-riscv", "a", extra_labels=["self-hosted", "linux"]),),
         ("ubuntu-24.04-riscv",),

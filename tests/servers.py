@@ -49,6 +49,7 @@ class Gunicorn:
             "DJANGO_SETTINGS_MODULE": "runnerhub.settings",
             "DEBUG": "0",
             "SECRET_KEY": "runnerhub-end-to-end-test-key-" + "x" * 40,
+            "RUNNERHUB_ENV": "prod",
             "GITHUB_WEBHOOK_SECRET": TEST_SECRET,
             "REDIS_URL": redis_url,
             "DATABASE_URL": self._database_url(),
@@ -238,6 +239,32 @@ def _server_side_inode(server_port: int, client_port: int) -> int | None:
                 if (local_port, remote_port) == (server_port, client_port) and int(fields[9]):
                     return int(fields[9])
     return None
+
+
+class BlackHole:
+    """A staging that drops packets, on loopback: a listening socket that never accepts, its
+    backlog filled, so the kernel drops every further SYN and a connect waits for its timeout
+    (as with a host that does not answer at all)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(0)
+        self.port = self.listener.getsockname()[1]
+        self.filler = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+
+    def url(self, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}/"
+
+    def close(self) -> None:
+        self.filler.close()
+        self.listener.close()
+
+    def __enter__(self) -> "BlackHole":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class SchedulerProcess:

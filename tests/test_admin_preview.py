@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 import redis
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
@@ -42,6 +42,34 @@ def test_a_staff_user_without_permissions_cannot_see_the_preview(client: Client)
     response = client.get(PREVIEW)
 
     assert response.status_code == 403
+
+
+def staff_with(*codenames: str) -> User:
+    user = User.objects.create_user("viewer", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def test_viewing_label_mappings_alone_does_not_show_accounts_in_the_preview(
+    client: Client,
+) -> None:
+    AccountFactory(github_id=OWNER, login="secret-org", staging=True)
+    client.force_login(staff_with("view_labelmapping"))
+
+    response = ask(client, ["ubuntu-24.04-riscv"])
+
+    assert response.status_code == 403
+    assert b"secret-org" not in response.content
+
+
+def test_viewing_label_mappings_and_accounts_shows_the_preview(client: Client) -> None:
+    AccountFactory(github_id=OWNER, login="secret-org", staging=True)
+    client.force_login(staff_with("view_labelmapping", "view_account"))
+
+    response = ask(client, ["ubuntu-24.04-riscv"])
+
+    assert response.status_code == 200
+    assert b"secret-org" in response.content
 
 
 def test_the_mapping_list_links_to_the_preview(admin_client: Client) -> None:

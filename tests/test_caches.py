@@ -29,7 +29,7 @@ def test_with_sentinels_it_asks_them_for_the_primary_of_the_service() -> None:
     assert cache["LOCATION"] == "redis://runnerhub/0"
     assert options["CONNECTION_FACTORY"] == "django_redis.pool.SentinelConnectionFactory"
     assert "CLIENT_CLASS" not in options  # the default client: reads go to the primary too
-    assert options["SENTINELS"] == [("10.0.0.5", 26379), ("fd00::6", 26380)]  # bad: E006
+    assert options["SENTINELS"] == [("10.0.0.5", 26379), ("fd00::6", 26380)]  # bad: E009
     assert options["PASSWORD"] == "primary-secret"
     assert options["SENTINEL_KWARGS"] == {
         "socket_connect_timeout": 1, "socket_timeout": 2, "password": "sentinel-secret",

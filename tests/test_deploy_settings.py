@@ -56,7 +56,9 @@ def test_every_secret_can_be_read_from_a_file(tmp_path: Path) -> None:
     values = {
         "SECRET_KEY": secrets.token_urlsafe(50),
         "SECRET_KEY_FALLBACKS": secrets.token_urlsafe(50),
+        # A secret is taken whole: commas are part of it.
         "GITHUB_WEBHOOK_SECRET": f"{secrets.token_hex(32)},{secrets.token_hex(32)}",
+        "GITHUB_WEBHOOK_SECRET_PREVIOUS": secrets.token_hex(32),
         "REDIS_URL": "redis://:a-redis-password@redis.example.org:6379/0",
         "DATABASE_URL": "postgres://runnerhub:a-db-password@db.example.org:5432/runnerhub",
     }
@@ -69,7 +71,8 @@ def test_every_secret_can_be_read_from_a_file(tmp_path: Path) -> None:
     compare = (
         "from django.conf import settings as s; "
         f"print(s.SECRET_KEY == {values['SECRET_KEY']!r}, "
-        f"','.join(s.GITHUB_WEBHOOK_SECRETS) == {values['GITHUB_WEBHOOK_SECRET']!r}, "
+        f"s.GITHUB_WEBHOOK_SECRETS == [{values['GITHUB_WEBHOOK_SECRET']!r}, "
+        f"{values['GITHUB_WEBHOOK_SECRET_PREVIOUS']!r}], "
         f"s.REDIS_URL == {values['REDIS_URL']!r}, "
         f"s.SECRET_KEY_FALLBACKS == [{values['SECRET_KEY_FALLBACKS']!r}], "
         "s.DATABASES['default']['PASSWORD'] == 'a-db-password')"
@@ -155,3 +158,24 @@ def test_the_secure_defaults_are_those_of_production() -> None:
         "False", "True", "31536000", "True", "True", "True", "True", "DENY", "True",
         "same-origin", "same-origin", "['runnerhub.example.org']",
     ], result.stderr  # fmt: skip
+
+
+def test_booleans_and_numbers_can_be_read_from_files_too(tmp_path: Path) -> None:
+    values = {"DEBUG": "False", "SECURE_HSTS_PRELOAD": "0", "HISTORY_RETENTION_DAYS": "30",
+              "RUNNERHUB_ENV": "staging", "REPORTS_REQUIRE_LOGIN": "yes"}  # fmt: skip
+    files = {}
+    for name, value in values.items():
+        path = tmp_path / name.lower()
+        path.write_text(value + "\n")
+        files[f"{name}_FILE"] = str(path)
+    # The plain variables say otherwise: the files win.
+    env = production_env(DEBUG="1", RUNNERHUB_ENV="prod", **files)
+    shown = (
+        "from django.conf import settings as s; "
+        "print(s.DEBUG, s.SECURE_HSTS_PRELOAD, s.HISTORY_RETENTION_DAYS, s.RUNNERHUB_ENV, "
+        "s.REPORTS_REQUIRE_LOGIN)"
+    )
+
+    result = manage(env, "shell", "-v", "0", "-c", shown)
+
+    assert result.stdout.split() == ["False", "False", "30", "staging", "True"], result.stderr

@@ -23,7 +23,9 @@ def staging() -> Iterator[Gunicorn]:
 
 @pytest.fixture
 def production(staging: Gunicorn) -> Iterator[Gunicorn]:
-    env = {"RUNNERHUB_ENV": "prod", "STAGING_URL": staging.url + "/", "LOG_LEVEL": "INFO"}
+    # Staging by another name than production's own (check runnerhub.E008), on loopback too.
+    env = {"RUNNERHUB_ENV": "prod", "STAGING_URL": f"http://localhost:{staging.port}/",
+           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "INFO"}  # fmt: skip
     with Gunicorn(os.environ["REDIS_URL"], workers=1, env=env) as server:
         server.shell(
             "from webhooks.models import Account; "
@@ -34,8 +36,10 @@ def production(staging: Gunicorn) -> Iterator[Gunicorn]:
 
 
 def keys(redis_client: redis.Redis, env: str) -> set[str]:
-    """The keys a deployment wrote, but its config version (moved by account saves)."""
-    return set(redis_client.keys(f"{env}:*")) - {f"{env}:config:version"}
+    """The keys a deployment wrote, but its config version (moved by account saves) and its
+    delivery log and counters (which record forwarded deliveries too)."""
+    logs = {f"{env}:config:version", f"{env}:deliveries", f"{env}:stats"}
+    return set(redis_client.keys(f"{env}:*")) - logs
 
 
 def test_production_hands_staging_accounts_to_staging_and_keeps_the_others(
@@ -98,4 +102,10 @@ def test_with_staging_stopped_production_answers_502_and_records_nothing(
     assert {env: keys(redis_client, env) for env in ("prod", "staging")} == before == {
         "prod": set(), "staging": set(),
     }  # fmt: skip
-    assert f"proxy.failed delivery={delivery_id} kind=refused" in production.log.read_text()
+    assert f"proxy.failed delivery=\"{delivery_id}\" kind=refused" in production.log.read_text()
+    # The failed forward is in production's delivery log and counters, for /metrics to alert on.
+    [(_, entry)] = redis_client.xrevrange("prod:deliveries", count=1)
+    assert (entry["delivery"], entry["outcome"], entry["reason"], entry["http_status"]) == (
+        delivery_id, "forwarded", "staging_refused", "502"
+    )
+    assert redis_client.hget("prod:stats", "forwarded:staging_refused") == "1"

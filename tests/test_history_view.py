@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import override_settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reports import history
 from tests.reports_support import KEYS, Clock, job_id, run_job
@@ -482,3 +484,55 @@ def test_relative_and_iso_times_parse_to_the_period_they_name():
     )
     with pytest.raises(history.QueryError, match="start: use an ISO date"):
         history.parse_time("start", "last tuesday", now, is_end=False)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "end=9999-12-31",
+        "start=0001-01-01&end=0001-01-02",
+        "start=-999999w&end=-999998w",
+        "start=9999-12-31T23:59:59-12:00",
+        "start=0001-01-01T00:00:00%2B14:00",
+        "end=9999-12-31T23:59:59.999999-14:00",
+        "start=1969-12-31&end=1970-01-01",
+        "start=-999999m",
+    ],
+)
+def test_times_at_the_ends_of_the_calendar_are_clamped_not_a_500(client, deliver, clock, query):
+    run_job(deliver, clock, time.time() - HOUR)
+
+    as_json = client.get(f"/history.json?{query}")
+    as_html = client.get(f"/history?{query}")
+
+    assert as_json.status_code == 200, as_json.content
+    assert as_html.status_code == 200
+    period = as_json.json()["period"]
+    assert period["start"] >= "1970-01-01T00:00:00Z"
+    assert period["end"] is None or period["end"] <= "9999-12-30T00:00:00Z"
+
+
+def test_a_period_before_the_epoch_is_empty(client, deliver, clock):
+    run_job(deliver, clock, time.time() - HOUR)
+
+    body = client.get("/history.json?start=0001-01-01&end=0001-01-02").json()
+
+    assert (body["total"], body["groups"], body["period"]["start"]) == (
+        0, [], "1970-01-01T00:00:00Z"
+    )
+
+
+@given(
+    start=st.one_of(st.text(max_size=40), st.from_regex(r"-\d{1,6}[mhdw]", fullmatch=True),
+                    st.datetimes(timezones=st.timezones()).map(datetime.isoformat),
+                    st.dates().map(str)),
+    end=st.one_of(st.text(max_size=40), st.dates().map(str),
+                  st.datetimes(timezones=st.timezones()).map(datetime.isoformat)),
+)  # fmt: skip
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+def test_any_start_and_end_answer_200_or_a_400_naming_the_parameter(client, start, end):
+    response = client.get("/history.json", {"start": start, "end": end})
+
+    assert response.status_code in (200, 400), (start, end, response.content)
+    if response.status_code == 400:
+        assert response.json()["error"].split(":")[0] in ("start", "end")

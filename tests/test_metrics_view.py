@@ -72,6 +72,26 @@ def test_it_reports_each_pools_pending_running_and_workers(client, deliver, redi
     assert values[("runnerhub_pool_running_jobs", rvv)] == 0
     assert values[("runnerhub_pool_workers", rvv)] == 0
     assert redis_client.scard(KEYS.pool_jobs(77, "scw-em-rv1")) == 2
+    assert values[("runnerhub_pending_jobs", ())] == 2
+    assert values[("runnerhub_running_jobs", ())] == 1
+    assert values[("runnerhub_workers", ())] == 2
+
+
+def test_it_reports_only_pools_with_jobs_or_workers(client, deliver, redis_client):
+    done, supplied = WorkflowJobPayloadFactory(), WorkflowJobPayloadFactory()
+    for payload in (done, supplied):
+        assert deliver(payload).status_code == 200
+        assert deliver(same_job(payload, "completed", conclusion="success")).status_code == 200
+    supplied_owner = supplied["repository"]["owner"]["id"]
+    redis_client.sadd(KEYS.pool_workers(supplied_owner, "scw-em-rv1"), "runner-1")
+    assert redis_client.scard(KEYS.pools) == 2  # both pools were seen
+
+    values = samples(client.get("/metrics"))
+
+    pools = {labels for (name, labels) in values if name.startswith("runnerhub_pool_")}
+    assert pools == {(("entity_id", str(supplied_owner)), ("pool", "scw-em-rv1"))}
+    assert values[("runnerhub_pending_jobs", ())] == 0
+    assert values[("runnerhub_workers", ())] == 1
 
 
 def test_it_names_no_repository(client, deliver, redis_client):
@@ -94,7 +114,7 @@ def test_it_names_no_repository(client, deliver, redis_client):
 
 
 SCHEDULER_FAMILIES = {
-    "runnerhub_workers",
+    "runnerhub_workers_by_state",
     "runnerhub_runners_started",
     "runnerhub_runners_finished",
     "runnerhub_runners_failed",
@@ -121,13 +141,22 @@ def test_it_is_empty_but_valid_before_any_delivery(client, redis_client):
         "runnerhub_pool_pending_jobs",
         "runnerhub_pool_running_jobs",
         "runnerhub_pool_workers",
+        "runnerhub_pending_jobs",
+        "runnerhub_running_jobs",
+        "runnerhub_workers",
         *SCHEDULER_FAMILIES,
     }
-    pool_families = ("runnerhub_deliveries", "runnerhub_pool_")
     figures = samples(response)
+    totals = ("runnerhub_pending_jobs", "runnerhub_running_jobs", "runnerhub_workers")
+    assert {key: value for key, value in figures.items() if key[0] in totals} == {
+        ("runnerhub_pending_jobs", ()): 0,
+        ("runnerhub_running_jobs", ()): 0,
+        ("runnerhub_workers", ()): 0,
+    }
+    pool_families = ("runnerhub_deliveries", "runnerhub_pool_")
     assert not [key for key in figures if key[0].startswith(pool_families)]
     # The scheduler's figures are there from the start, at zero, so alerts can rely on them.
-    assert figures and set(figures.values()) == {0}
+    assert set(figures.values()) == {0}
     assert redis_client.dbsize() == 0  # a scrape writes nothing
 
 

@@ -1,6 +1,7 @@
 """The staging proxy: production hands a staging account's deliveries to staging, unchanged."""
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ import redis
 
 from tests.factories import AccountFactory, WorkflowJobPayloadFactory, same_job
 from tests.redis_server import free_port
+from tests.servers import BlackHole
 from tests.webhook_client import deliver_to, fixture_bytes, github_headers
 from webhooks import proxy, store
 from webhooks.models import Account
@@ -79,8 +81,10 @@ def payload_of(account: Account, **fields: Any) -> dict[str, Any]:
 
 
 def prod_keys(redis_client: redis.Redis) -> list[str]:
-    """Every production key but the config version, which admin saves move."""
-    return sorted(set(redis_client.keys("prod:*")) - {store.keys().config_version})
+    """Every production key but the config version, which admin saves move, and the delivery
+    log and counters, which record the forward itself."""
+    k = store.keys()
+    return sorted(set(redis_client.keys("prod:*")) - {k.config_version, k.deliveries, k.stats})
 
 
 def test_a_staging_accounts_delivery_reaches_staging_byte_for_byte(
@@ -204,7 +208,7 @@ def test_staging_refusing_the_connection_answers_502_and_records_nothing(
 
     assert response.status_code == 502
     assert response.content == b"staging refused the connection, redeliver later"
-    assert "proxy.failed delivery=delivery-502 kind=refused status=502" in caplog.messages
+    assert 'proxy.failed delivery="delivery-502" kind=refused status=502' in caplog.messages
     assert prod_keys(redis_client) == []
 
 
@@ -224,7 +228,7 @@ def test_staging_not_answering_in_time_answers_504_and_records_nothing(
     assert time.monotonic() - started < 1.5
     assert response.status_code == 504
     assert response.content == b"staging did not answer in time, redeliver later"
-    assert "proxy.failed delivery=delivery-504 kind=timeout status=504" in caplog.messages
+    assert 'proxy.failed delivery="delivery-504" kind=timeout status=504' in caplog.messages
     assert prod_keys(redis_client) == []
 
 
@@ -252,7 +256,7 @@ def test_an_unreachable_staging_host_answers_502(
 
     assert response.status_code == 502
     assert response.content == b"staging could not be reached, redeliver later"
-    assert caplog.messages[0].startswith("proxy.failed delivery=d-dns kind=error status=502 error=")
+    assert caplog.messages[0].startswith('proxy.failed delivery="d-dns" kind=error status=502 error=')
 
 
 @pytest.mark.parametrize(
@@ -384,3 +388,199 @@ def test_a_status_staging_should_never_send_answers_502(
     response = deliver_to(client, payload_of(staging_account()))
     assert response.status_code == 502
     assert response.content == b"staging could not be reached, redeliver later"
+
+
+# Forwarded deliveries in the delivery log and the counters.
+
+
+def entries(redis_client: redis.Redis) -> list[dict[str, str]]:
+    return [entry for _, entry in redis_client.xrevrange(store.keys().deliveries)]
+
+
+def test_a_forwarded_delivery_is_in_the_delivery_log_and_counted(
+    deliver: Callable[..., Any], staging: FakeStaging, redis_client: redis.Redis
+) -> None:
+    payload = payload_of(staging_account())
+
+    deliver(payload, headers={"X-GitHub-Delivery": "fwd-1"})
+    staging.status = 502  # staging's own 502, passed back as it is
+    deliver(payload_of(staging_account()), headers={"X-GitHub-Delivery": "fwd-2"})
+
+    assert [(e["delivery"], e["outcome"], e["reason"], e["http_status"]) for e in entries(redis_client)] == [
+        ("fwd-2", "forwarded", "", "502"),
+        ("fwd-1", "forwarded", "", "200"),
+    ]  # fmt: skip
+    assert entries(redis_client)[1]["job_id"] == str(payload["workflow_job"]["id"])
+    assert redis_client.hget(store.keys().stats, "forwarded") == "2"
+
+
+def test_a_forward_that_times_out_is_in_the_delivery_log_as_504(
+    deliver: Callable[..., Any], staging: FakeStaging, settings: Any, redis_client: redis.Redis
+) -> None:
+    settings.STAGING_TIMEOUT_SECONDS = 0.3
+    staging.delay = 1
+
+    assert deliver(payload_of(staging_account())).status_code == 504
+
+    [entry] = entries(redis_client)
+    assert (entry["outcome"], entry["reason"], entry["http_status"]) == (
+        "forwarded", "staging_timeout", "504"
+    )
+    assert redis_client.hget(store.keys().stats, "forwarded:staging_timeout") == "1"
+
+
+# The loop guard.
+
+
+def test_a_forwarded_delivery_carries_the_hop_header(
+    deliver: Callable[..., Any], staging: FakeStaging
+) -> None:
+    deliver(payload_of(staging_account()))
+
+    [(_, sent, _)] = staging.received
+    assert sent[proxy.HOP_HEADER] == "prod"
+
+
+def test_a_delivery_that_was_forwarded_already_is_never_forwarded_again(
+    deliver: Callable[..., Any], staging: FakeStaging, redis_client: redis.Redis
+) -> None:
+    # A STAGING_URL that leads back to a production replica: the delivery stops there.
+    payload = payload_of(staging_account())
+
+    response = deliver(payload, headers={proxy.HOP_HEADER: "prod"})
+
+    assert response.content.decode().startswith("stored:")
+    assert staging.received == []
+    assert redis_client.exists(store.keys().job(payload["workflow_job"]["id"]))
+
+
+# A failing staging holds few of production's threads, and not for long.
+
+
+def in_flight(staging: FakeStaging, count: int, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while len(staging.received) < count:
+        assert time.monotonic() < deadline, "the forward never reached staging"
+        time.sleep(0.01)
+
+
+def test_past_the_forwards_in_flight_a_delivery_gets_503_at_once(
+    deliver: Callable[..., Any], staging: FakeStaging, settings: Any, redis_client: redis.Redis
+) -> None:
+    settings.STAGING_MAX_FORWARDS = 2
+    staging.delay = 1.5
+    slow = [payload_of(staging_account()) for _ in range(2)]
+    raws = [proxy.RawDelivery(json.dumps(p).encode(), {"CONTENT_TYPE": "application/json"})
+            for p in slow]  # fmt: skip
+    answers: list[int] = []
+    threads = [
+        threading.Thread(target=lambda r=raw: answers.append(proxy.forward(r, "x").http_status))
+        for raw in raws
+    ]
+    for thread in threads:
+        thread.start()
+    in_flight(staging, 2)
+
+    started = time.monotonic()
+    response = deliver(payload_of(staging_account()), headers={"X-GitHub-Delivery": "third"})
+    elapsed = time.monotonic() - started
+    for thread in threads:
+        thread.join()
+
+    assert (response.status_code, response.content) == (
+        503, b"too many deliveries on their way to staging, redeliver later"
+    )
+    assert elapsed < 1.0  # not after the forwards in flight: at once
+    assert len(staging.received) == 2 and answers == [200, 200]
+    assert redis_client.hget(store.keys().stats, "forwarded:staging_busy") == "1"
+    # The slots are free again.
+    staging.delay = 0
+    assert deliver(payload_of(staging_account())).status_code == 200
+
+
+class ClosingStaging:
+    """A staging that accepts connections and closes them at once, counting them."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+        self.accepted = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            sock.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_repeated_failures_open_the_circuit_for_a_while(
+    deliver: Callable[..., Any], settings: Any, redis_client: redis.Redis
+) -> None:
+    settings.STAGING_CIRCUIT_FAILURES, settings.STAGING_CIRCUIT_SECONDS = 3, 1
+    broken = ClosingStaging()
+    settings.RUNNERHUB_ENV, settings.STAGING_URL = "prod", broken.url
+    account = staging_account()
+    try:
+        first = [deliver(payload_of(account)).status_code for _ in range(3)]
+        deadline = time.monotonic() + 5
+        while broken.accepted < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        while_open = [deliver(payload_of(account)) for _ in range(3)]
+        accepted_while_open = broken.accepted
+        time.sleep(1.1)  # the circuit's time is up: staging is tried again
+        after = deliver(payload_of(account)).status_code
+    finally:
+        broken.close()
+
+    assert first == [502, 502, 502]
+    assert [r.status_code for r in while_open] == [503] * 3
+    assert while_open[0].content == b"staging has been failing, not tried; redeliver later"
+    assert accepted_while_open == 3  # no connection while open
+    assert after == 502 and broken.accepted == 4
+    assert redis_client.hget(store.keys().stats, "forwarded:staging_circuit_open") == "3"
+
+
+def test_a_staging_that_drops_packets_costs_the_connect_timeout_not_the_whole_one(
+    deliver: Callable[..., Any], settings: Any
+) -> None:
+    settings.STAGING_TIMEOUT_SECONDS, settings.STAGING_CONNECT_TIMEOUT_SECONDS = 8, 0.3
+    with BlackHole() as hole:
+        settings.RUNNERHUB_ENV, settings.STAGING_URL = "prod", hole.url()
+        started = time.monotonic()
+        response = deliver(payload_of(staging_account()))
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 504
+    assert elapsed < 3  # the connect timeout (0.3 s), far from the 8 s exchange
+
+
+def test_name_resolution_counts_against_the_deadline(
+    deliver: Callable[..., Any], staging: FakeStaging, settings: Any, monkeypatch: Any
+) -> None:
+    # A resolver that takes 3 s to answer, as a DNS server dropping packets would.
+    settings.STAGING_TIMEOUT_SECONDS = 0.5
+    real = socket.getaddrinfo
+    gate = threading.Event()
+
+    def slow_resolver(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_resolver)
+    settings.STAGING_URL = staging.url.replace("127.0.0.1", "localhost")
+    started = time.monotonic()
+    response = deliver(payload_of(staging_account()))
+    elapsed = time.monotonic() - started
+    gate.set()
+
+    assert response.status_code == 504
+    assert elapsed < 2
+    assert staging.received == []

@@ -164,12 +164,14 @@ def test_nothing_secret_reaches_a_log_line_or_an_answer(
 def debug_server() -> Iterator[tuple[Gunicorn, RedisServer]]:
     store = RedisServer().start()
     env = {
-        "GITHUB_WEBHOOK_SECRET": f"{NEW_SECRET},{OLD_SECRET}",
+        "GITHUB_WEBHOOK_SECRET": NEW_SECRET,
+        "GITHUB_WEBHOOK_SECRET_PREVIOUS": OLD_SECRET,
         "SECRET_KEY": SECRET_KEY,
         "LOG_LEVEL": "DEBUG",
         "GUNICORN_CMD_ARGS": "--log-level debug",  # gunicorn's own log too
         "WEBHOOK_MAX_BODY_BYTES": "4096",
-        "STAGING_URL": f"http://127.0.0.1:{free_port()}/",
+        "STAGING_URL": f"http://localhost:{free_port()}/",
+        "ALLOWED_HOSTS": "127.0.0.1",
     }
     try:
         with Gunicorn(store.url, workers=1, env=env) as server:

@@ -51,8 +51,76 @@ def test_prune_demand_drops_only_jobs_whose_hash_expired(redis_client: redis.Red
     }
     assert capsys.readouterr().out.splitlines() == [
         f"{owner}:scw-em-rv1: removed 1",
-        "pruned 1 stale jobs from 1 pools",
+        "pruned 1 stale jobs from 1 pools, 1 idle pools, 1 orphan history entries",
     ]
+
+
+def test_a_pending_job_that_expired_and_then_completed_leaves_its_pool_set(
+    redis_client: redis.Redis,
+) -> None:
+    payload = WorkflowJobPayloadFactory()
+    job_id, owner = payload["workflow_job"]["id"], payload["repository"]["owner"]["id"]
+    pool = f"prod:pool:{owner}:scw-em-rv1:jobs"
+    handle(payload)
+    redis_client.delete(f"prod:job:{job_id}")  # ACTIVE_JOB_DAYS without news
+    assert redis_client.smembers(pool) == {str(job_id)}
+
+    handle(same_job(payload, "completed", conclusion="success"))
+
+    assert redis_client.hget(f"prod:job:{job_id}", "status") == "completed"
+    assert redis_client.smembers(pool) == set()
+
+
+def test_prune_demand_drops_completed_jobs_left_in_a_pool_set(redis_client: redis.Redis) -> None:
+    # What the delivery script left behind before it removed them itself.
+    payload = WorkflowJobPayloadFactory()
+    job_id, owner = payload["workflow_job"]["id"], payload["repository"]["owner"]["id"]
+    handle(payload)
+    redis_client.hset(f"prod:job:{job_id}", "status", "completed")
+
+    assert store.prune_demand().jobs == {f"{owner}:scw-em-rv1": 1}
+    assert not redis_client.exists(f"prod:pool:{owner}:scw-em-rv1:jobs")
+
+
+def test_prune_demand_drops_idle_pools_and_keeps_those_with_jobs_or_workers(
+    redis_client: redis.Redis,
+) -> None:
+    idle, busy, supplied = (WorkflowJobPayloadFactory() for _ in range(3))
+    for payload in (idle, busy, supplied):
+        handle(payload)
+    for payload in (idle, supplied):
+        handle(same_job(payload, "completed", conclusion="success"))
+    owner = {name: p["repository"]["owner"]["id"] for name, p in
+             (("idle", idle), ("busy", busy), ("supplied", supplied))}  # fmt: skip
+    # The scheduler's supply: a pool with a worker is not idle, even with no job.
+    redis_client.sadd(f"prod:pool:{owner['supplied']}:scw-em-rv1:workers", "runner-1")
+
+    pruned = store.prune_demand()
+
+    assert pruned.pools == [f"{owner['idle']}:scw-em-rv1"]
+    assert redis_client.smembers("prod:pools") == {
+        f"{owner['busy']}:scw-em-rv1", f"{owner['supplied']}:scw-em-rv1"
+    }
+    # A new job brings its pool back.
+    handle(WorkflowJobPayloadFactory(repository__owner__id=owner["idle"]))
+    assert f"{owner['idle']}:scw-em-rv1" in redis_client.smembers("prod:pools")
+
+
+def test_prune_demand_drops_history_entries_whose_job_expired(
+    redis_client: redis.Redis, monkeypatch
+) -> None:
+    monkeypatch.setattr(store, "PRUNE_HISTORY_CHUNK", 7)  # several chunks, removals in each
+    payloads = [WorkflowJobPayloadFactory() for _ in range(30)]
+    for payload in payloads:
+        handle(payload)
+    expired = [p["workflow_job"]["id"] for p in payloads[::3]]
+    for job_id in expired:
+        redis_client.delete(f"prod:job:{job_id}")
+
+    assert store.prune_demand().history == len(expired)
+
+    kept = {str(p["workflow_job"]["id"]) for p in payloads} - {str(j) for j in expired}
+    assert set(redis_client.zrange("prod:history", 0, -1)) == kept
 
 
 def test_a_new_version_never_repeats_one_lost_with_a_redis_restart(redis_client) -> None:

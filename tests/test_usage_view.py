@@ -1,3 +1,5 @@
+import logging
+import shlex
 import time
 
 import pytest
@@ -154,7 +156,7 @@ def test_it_says_why_each_recent_delivery_ended_as_it_did(client, deliver, redis
         deliver(WorkflowJobPayloadFactory(workflow_job__labels=["ubuntu-latest"])).status_code
         == 200
     )
-    assert deliver(WorkflowJobPayloadFactory(), secret="not-the-secret").status_code == 401
+    assert deliver(WorkflowJobPayloadFactory(), headers={"X-GitHub-Event": ""}).status_code == 400
     assert deliver(same_job(queued, "waiting")).status_code == 200
 
     response = client.get("/usage")
@@ -163,7 +165,7 @@ def test_it_says_why_each_recent_delivery_ended_as_it_did(client, deliver, redis
     assert response.status_code == 200
     for words in (
         "not a queued, in_progress or completed action",
-        "signature does not match any webhook secret",
+        "no X-GitHub-Event header",
         "no label mapping matches this job",
         "already recorded at this status",
     ):
@@ -172,13 +174,48 @@ def test_it_says_why_each_recent_delivery_ended_as_it_did(client, deliver, redis
     deliveries = client.get("/usage.json").json()["deliveries"]
     assert [(d["outcome"], d["reason"], d["http_status"]) for d in deliveries] == [
         ("ignored", "action", 200),
-        ("rejected", "bad_signature", 401),
+        ("rejected", "missing_event", 400),
         ("ignored", "no_label_match", 200),
         ("duplicate", "repeat", 200),
         ("stored", None, 200),
     ]
     assert deliveries[4]["job_id"] == job_id(queued)
     assert redis_client.xlen(KEYS.deliveries) == 5
+
+
+def test_unsigned_deliveries_are_counted_but_never_reach_the_delivery_log(
+    client, deliver, redis_client, caplog, settings
+):
+    settings.DELIVERY_LOG_LENGTH = 100
+    real = WorkflowJobPayloadFactory()
+    assert deliver(real).status_code == 200
+    forged = 'forged-<b>id</b> outcome=stored\nINFO webhook.delivery delivery="x"'
+
+    caplog.set_level(logging.DEBUG)
+    for n in range(150):  # more than the log keeps
+        secret = None if n % 2 else "not-the-secret"
+        headers = {"X-GitHub-Delivery": f"{forged}-{n}"}
+        assert deliver(WorkflowJobPayloadFactory(), secret=secret, headers=headers).status_code == 401
+
+    deliveries = client.get("/usage.json").json()["deliveries"]
+    assert [(d["outcome"], d["job_id"]) for d in deliveries] == [("stored", job_id(real))]
+    assert "forged" not in client.get("/usage").content.decode()
+    assert redis_client.hget(KEYS.stats, "rejected:missing_signature") == "75"
+    assert redis_client.hget(KEYS.stats, "rejected:bad_signature") == "75"
+    assert "forged" not in caplog.text
+
+
+def test_the_headers_of_signed_deliveries_are_quoted_in_log_lines(deliver, caplog):
+    caplog.set_level(logging.DEBUG, logger="webhooks.lifecycle")
+    forged = "d-1 outcome=ignored pool=x\nERROR forged line"
+
+    deliver(WorkflowJobPayloadFactory(), headers={"X-GitHub-Delivery": forged})
+
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("webhook.")]
+    assert "\n" not in line
+    fields = dict(token.split("=", 1) for token in shlex.split(line)[1:])
+    assert fields["delivery"] == "d-1 outcome=ignored pool=x\\nERROR forged line"
+    assert (fields["outcome"], fields["event"]) == ("stored", "workflow_job")
 
 
 def test_it_redraws_only_its_live_part_for_the_refresh_script(client, deliver, clock, redis_client):

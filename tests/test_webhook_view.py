@@ -45,7 +45,8 @@ def test_a_body_over_the_cap_gets_413_and_records_nothing(deliver, redis_client)
     assert response.status_code == 413
     assert response.content == b"body too large"
     assert redis_client.keys("prod:job:*") == []
-    assert last_delivery(redis_client)["reason"] == "too_large"
+    assert redis_client.hget("prod:stats", "rejected:too_large") == "1"
+    assert not redis_client.exists("prod:deliveries")  # unverified: counted, never logged
 
 
 @override_settings(WEBHOOK_MAX_BODY_BYTES=2048)
@@ -107,9 +108,9 @@ def test_no_response_or_log_line_contains_the_expected_signature(
     assert body.decode()[:60] not in logged
 
 
-@override_settings(GITHUB_WEBHOOK_SECRETS=["new-secret-0123456789", TEST_SECRET])
+@override_settings(GITHUB_WEBHOOK_SECRETS=["new-secret-0123456789abcdef0123456789", TEST_SECRET])
 def test_deliveries_signed_with_either_secret_are_accepted_during_a_rotation(deliver) -> None:
-    assert deliver(WorkflowJobPayloadFactory(), secret="new-secret-0123456789").status_code == 200
+    assert deliver(WorkflowJobPayloadFactory(), secret="new-secret-0123456789abcdef0123456789").status_code == 200
     assert deliver(WorkflowJobPayloadFactory(), secret=TEST_SECRET).status_code == 200
     assert deliver(WorkflowJobPayloadFactory(), secret="retired-secret").status_code == 401
 
@@ -437,3 +438,30 @@ def test_each_workflow_job_fixture_is_recorded_when_it_asks_for_a_riscv_runner(
     assert job["entity_id"] == str(entity)
     in_pool = redis_client.sismember(f"prod:pool:{entity}:scw-em-rv1:jobs", job["job_id"])
     assert in_pool == (job["status"] != "completed")
+
+
+@pytest.mark.parametrize(
+    ("labels", "reason"),
+    [
+        (["ubuntu-24.04-riscv"] + [f"x-{n}" for n in range(4_000)], "at most 100 labels"),
+        (["ubuntu-24.04-riscv", "x" * 256], "a label is longer than 255 characters"),
+    ],
+    ids=["4,000 labels", "a 256-character label"],
+)
+def test_labels_past_the_limits_get_400(deliver, redis_client, labels, reason) -> None:
+    payload = WorkflowJobPayloadFactory(workflow_job__labels=labels)
+
+    response = deliver(payload)
+
+    assert response.status_code == 400
+    assert response.content.decode() == f"bad payload: workflow_job.labels: {reason}"
+    assert redis_client.keys("prod:job:*") == []
+
+
+def test_labels_at_the_limits_are_matched(deliver, redis_client) -> None:
+    mapping = LabelMappingFactory(label="riscv-*", pool="globbed", extra_labels=["riscv-*"])
+    labels = [f"riscv-{n}-" + "x" * 240 for n in range(100)]
+
+    response = deliver(WorkflowJobPayloadFactory(workflow_job__labels=labels))
+
+    assert response.content.decode().endswith(f"in pool {mapping.pool}")

@@ -36,7 +36,12 @@ def call(
     def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
         seen["status"], seen["headers"] = status, dict(response_headers)
 
-    content = b"".join(app(env, start_response))
+    result = app(env, start_response)
+    try:
+        content = b"".join(result)
+    finally:
+        if hasattr(result, "close"):  # as a WSGI server must (PEP 3333)
+            result.close()
     return seen["status"], seen["headers"], content
 
 
@@ -81,7 +86,7 @@ def test_redis_down_is_503_on_the_fast_path(app, redis_server) -> None:
     assert (status, content) == ("503 Service Unavailable", b"redis unavailable, redeliver later")
 
 
-@pytest.mark.parametrize(("method", "path", "expected"), [("GET", "/", "405"), ("POST", "/health", "403"),
+@pytest.mark.parametrize(("method", "path", "expected"), [("GET", "/", "405"), ("POST", "/health", "405"),
                                                           ("GET", "/health", "200")])  # fmt: skip
 def test_everything_else_is_served_by_django(app, method: str, path: str, expected: str) -> None:
     status, _, _ = call(app, method=method, path=path)
@@ -123,3 +128,44 @@ def test_an_unexpected_error_is_a_logged_500_without_the_payload(
     [record] = [r for r in caplog.records if r.getMessage().startswith("webhook.error")]
     assert headers["X-GitHub-Delivery"] in record.getMessage()
     assert body.decode()[:40] not in caplog.text
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:443", "", "runnerhub.example.org.evil"])
+def test_a_signed_delivery_to_another_host_gets_400_as_django_answers(
+    app, settings, redis_client: redis.Redis, host: str
+) -> None:
+    settings.ALLOWED_HOSTS = ["runnerhub.example.org"]
+    body, headers = signed(WorkflowJobPayloadFactory())
+    headers["Host"] = host
+
+    status, _, content = call(app, body=body, headers=headers)
+
+    assert (status, content) == ("400 Bad Request", b"invalid host")
+    assert redis_client.keys("prod:job:*") == []
+    assert redis_client.hget("prod:stats", "rejected:bad_host") == "1"
+    # Django says the same for every other request to that host.
+    assert call(app, method="GET", path="/usage", headers={"Host": host})[0].startswith("400")
+
+
+def test_a_delivery_to_an_allowed_host_is_recorded(app, settings, redis_client) -> None:
+    settings.ALLOWED_HOSTS = [".example.org"]
+    payload = WorkflowJobPayloadFactory()
+    body, headers = signed(payload)
+    headers["Host"] = "runnerhub.example.org:8443"
+
+    status, _, _ = call(app, body=body, headers=headers)
+
+    assert status == "200 OK"
+    assert redis_client.hget(f"prod:job:{payload['workflow_job']['id']}", "status") == "pending"
+
+
+@pytest.mark.parametrize("path", ["/health", "/metrics"])
+def test_probes_and_scrapers_are_answered_whatever_the_host(app, settings, path: str) -> None:
+    # Kubernetes and Prometheus name the pod by its address.
+    settings.ALLOWED_HOSTS = ["runnerhub.example.org"]
+
+    status, headers, _ = call(app, method="GET", path=path, headers={"Host": "10.1.2.3:8080"})
+
+    assert status == "200 OK"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"

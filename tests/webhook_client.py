@@ -11,7 +11,7 @@ from django.test import Client
 
 from webhooks.signatures import sign
 
-TEST_SECRET = "runnerhub-test-webhook-secret"
+TEST_SECRET = "runnerhub-test-webhook-secret-0123456789"
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "github"
 
 

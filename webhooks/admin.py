@@ -149,8 +149,12 @@ class LabelMappingAdmin(admin.ModelAdmin):
         return [preview_url, *super().get_urls()]
 
     def preview_view(self, request: HttpRequest) -> HttpResponse:
-        """Which mapping, pool and image a job would get, and why the other mappings lost."""
-        if not self.has_view_permission(request):
+        """Which mapping, pool and image a job would get, and why the other mappings lost.
+
+        It names the account and its staging and blocked flags, so it needs the permission to
+        view accounts as well as label mappings."""
+        accounts = self.admin_site.get_model_admin(Account)
+        if not (self.has_view_permission(request) and accounts.has_view_permission(request)):
             raise PermissionDenied
         form = PreviewForm(request.GET or None)
         result = None

@@ -8,6 +8,9 @@ from urllib.parse import parse_qs
 
 MAX_ID = 2**63 - 1  # GitHub ids are 64-bit; Redis and PostgreSQL bigint hold them.
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# A job's `runs-on` list is a handful of labels; these bound what matching a delivery may cost.
+MAX_LABELS = 100
+MAX_LABEL_LENGTH = 255
 # JSON can spell half a surrogate pair (\ud800), which no UTF-8 text holds: Redis, the log and
 # the report pages would fail on it later. GitHub's payloads seldom escape anything, so only a
 # body that spells a surrogate at all is searched for a lone one.
@@ -148,6 +151,10 @@ def parse_workflow_job(payload: dict[str, Any]) -> WorkflowJobEvent:
         labels = []
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
         raise PayloadError("workflow_job.labels: must be a list of strings")
+    if len(labels) > MAX_LABELS:
+        raise PayloadError(f"workflow_job.labels: at most {MAX_LABELS} labels")
+    if any(len(label) > MAX_LABEL_LENGTH for label in labels):
+        raise PayloadError(f"workflow_job.labels: a label is longer than {MAX_LABEL_LENGTH} characters")
     return WorkflowJobEvent(
         action=action,
         status=ACTION_STATUS[action],

@@ -41,7 +41,7 @@ class LabelMappingForm(forms.ModelForm):
         required=False,
         help_text=(
             "Other labels a job may carry and still match, separated by commas "
-            "(for example: self-hosted, linux). Empty: only this label."
+            "(for example: self-hosted, linux-*; globs * ? [...] allowed). Empty: only this label."
         ),
     )
 

@@ -17,7 +17,7 @@ from webhooks.events import (
     owner_id_of,
     parse_workflow_job,
 )
-from webhooks.outcomes import Delivery, Outcome, Reason, Result
+from webhooks.outcomes import UNVERIFIED, Delivery, Outcome, Reason, Result, quoted
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,21 @@ def handle_delivery(
 
 
 def reject(delivery: Delivery, reason: Reason, detail: str = "") -> Result:
-    """Log and count a delivery that is refused with a 4xx."""
-    return _conclude(delivery, Result(Outcome.REJECTED, reason, detail=detail))
+    """Log and count a delivery that is refused with a 4xx.
+
+    One refused before its signature was verified (UNVERIFIED) is only counted: its headers
+    are anyone's words, and must neither reach the public delivery log, where a flood of them
+    would push out every real entry, nor the process log.
+    """
+    result = Result(Outcome.REJECTED, reason, detail=detail)
+    if reason not in UNVERIFIED:
+        return _conclude(delivery, result)
+    log.debug("webhook.refused reason=%s status=%s", reason, result.http_status)
+    try:
+        store.count_delivery(result)
+    except store.StoreUnavailable:
+        pass  # logged by the store; the client is answered all the same
+    return result
 
 
 def _workflow_job(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDelivery) -> Result:
@@ -55,14 +68,14 @@ def _workflow_job(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDel
             # Forwarding skips the script that would catch a stale cache, so the version is
             # checked first; and a job this deployment recorded before its account moved to
             # staging finishes here, so that its demand does not stay behind.
-            if proxy.should_forward(snapshot, owner_id) and not store.knows_job(
+            if proxy.should_forward(snapshot, owner_id, raw) and not store.knows_job(
                 snapshot.version, job_id_of(payload)
             ):
-                return _forward(delivery, raw)
+                return _forward(delivery, raw, job_id_of(payload))
             return _record(delivery, payload, snapshot)
         except store.StaleConfig:
             config.reload()
-    log.error("webhook.config_unsettled delivery=%s", delivery.delivery_id)
+    log.error("webhook.config_unsettled delivery=%s", quoted(delivery.delivery_id))
     raise store.StoreUnavailable("label mappings or accounts kept changing")
 
 
@@ -86,10 +99,17 @@ def _record(delivery: Delivery, payload: dict[str, Any], snapshot: config.Snapsh
     return result
 
 
-def _forward(delivery: Delivery, raw: proxy.RawDelivery) -> Result:
-    """Hand the delivery to staging. Nothing is recorded here: it is staging's delivery."""
+def _forward(delivery: Delivery, raw: proxy.RawDelivery, job_id: int | None) -> Result:
+    """Hand the delivery to staging. No job is recorded here, it is staging's delivery; the
+    delivery log and the counters say it was forwarded and what staging (or its absence)
+    answered, so that /metrics can alert on failed forwards."""
     result = proxy.forward(raw, delivery.delivery_id)
+    delivery = Delivery(delivery.delivery_id, delivery.event, delivery.action, job_id)
     _log(delivery, result)
+    try:
+        store.record_delivery(delivery, result, result.http_status)
+    except store.StoreUnavailable:
+        log.warning("webhook.unlogged delivery=%s", quoted(delivery.delivery_id))
     return result
 
 
@@ -118,7 +138,7 @@ def _conclude(delivery: Delivery, result: Result) -> Result:
     try:
         store.record_delivery(delivery, result, result.http_status)
     except store.StoreUnavailable:
-        log.warning("webhook.unlogged delivery=%s", delivery.delivery_id)
+        log.warning("webhook.unlogged delivery=%s", quoted(delivery.delivery_id))
     return result
 
 
@@ -135,9 +155,9 @@ def _log(delivery: Delivery, result: Result) -> None:
         level,
         "webhook.delivery delivery=%s event=%s action=%s job_id=%s outcome=%s reason=%s "
         "status=%s previous=%s pool=%s",
-        delivery.delivery_id,
-        delivery.event,
-        delivery.action,
+        quoted(delivery.delivery_id),
+        quoted(delivery.event),
+        quoted(delivery.action),
         delivery.job_id,
         result.outcome,
         result.reason or "-",

@@ -2,7 +2,8 @@
 
 Rules, in order:
 - A mapping matches when one of the job's labels matches its label (case-insensitive, globs
-  allowed) and every other label of the job is in the mapping's extra labels.
+  allowed) and every other label of the job is among the mapping's extra labels (globs allowed
+  there too).
 - Only the most specific scope with enabled mappings for the job's repository decides:
   repository-scoped, then account-scoped, then global.
 - Within that scope exact labels beat globs, then the lower priority number wins, then the
@@ -45,7 +46,8 @@ class Rule:
     glob: re.Pattern[str] | None
     pool: str
     image: str
-    extras: frozenset[str]
+    extras: frozenset[str]  # exact extra labels
+    extra_globs: tuple[re.Pattern[str], ...]  # and those written as globs
     owner_id: int | None
     repo_glob: re.Pattern[str] | None
     priority: int
@@ -64,19 +66,25 @@ class Rule:
     def matches_label(self, label: str) -> bool:
         return bool(self.glob.match(label)) if self.glob else label == self.label
 
+    def tolerates(self, label: str) -> bool:
+        """Whether `label` is among the extra labels, exactly or by one of their globs."""
+        return label in self.extras or any(glob.match(label) for glob in self.extra_globs)
+
     def untolerated(self, labels: frozenset[str]) -> frozenset[str] | None:
         """None when no job label matches; else the other labels the mapping does not tolerate.
 
         The smallest leftover over all choices of the matching label is returned, so an empty
-        set means the mapping accepts the job.
+        set means the mapping accepts the job. One pass over the labels: choosing a matching
+        label that is not tolerated leaves one fewer, so any such label is the best choice.
         """
-        best: frozenset[str] | None = None
-        for label in labels:
-            if self.matches_label(label):
-                rest = labels - {label} - self.extras
-                if best is None or len(rest) < len(best):
-                    best = rest
-        return best
+        leftover = {label for label in labels if not self.tolerates(label)}
+        matching = [label for label in labels if self.matches_label(label)]
+        if not matching:
+            return None
+        chosen = [label for label in matching if label in leftover]
+        if chosen:
+            leftover.discard(min(chosen))  # the same choice every time, for the preview
+        return frozenset(leftover)
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ def compile_rules(mappings: Iterable[MappingRow]) -> tuple[Rule, ...]:
 def _rule(mapping: MappingRow) -> Rule:
     label = mapping.label.strip().lower()
     repo_glob = mapping.repo_glob.strip().lower()
+    extras = {extra.strip().lower() for extra in mapping.extra_labels or []}
     if mapping.owner_id is None:
         scope = Scope.GLOBAL
     else:
@@ -120,7 +129,10 @@ def _rule(mapping: MappingRow) -> Rule:
         glob=re.compile(fnmatch.translate(label)) if is_glob(label) else None,
         pool=mapping.pool,
         image=mapping.image,
-        extras=frozenset(extra.strip().lower() for extra in mapping.extra_labels or []),
+        extras=frozenset(extra for extra in extras if not is_glob(extra)),
+        extra_globs=tuple(
+            re.compile(fnmatch.translate(extra)) for extra in sorted(extras) if is_glob(extra)
+        ),
         owner_id=mapping.owner_id,
         repo_glob=re.compile(fnmatch.translate(repo_glob)) if repo_glob else None,
         priority=mapping.priority,

@@ -1,5 +1,6 @@
 """What happened to a delivery: the words of the delivery log, the counters and the responses."""
 import enum
+import json
 from dataclasses import dataclass
 
 
@@ -29,6 +30,31 @@ class Reason(enum.StrEnum):
     STAGING_REFUSED = "staging_refused"
     STAGING_TIMEOUT = "staging_timeout"
     STAGING_ERROR = "staging_error"
+    STAGING_BUSY = "staging_busy"  # as many forwards in flight as this process allows
+    STAGING_CIRCUIT_OPEN = "staging_circuit_open"  # staging kept failing: not tried for a while
+    BAD_HOST = "bad_host"
+    SLOW_BODY = "slow_body"
+    BROKEN_BODY = "broken_body"
+
+
+# Refused before the signature was checked: nothing in them is GitHub's word, so they are
+# counted but never written to the delivery log by their headers.
+UNVERIFIED = frozenset(
+    {
+        Reason.MISSING_SIGNATURE,
+        Reason.BAD_SIGNATURE,
+        Reason.TOO_LARGE,
+        Reason.BAD_HOST,
+        Reason.SLOW_BODY,
+        Reason.BROKEN_BODY,
+    }
+)
+
+
+def quoted(value: object) -> str:
+    """A value for a `key=value` log line, double-quoted with every control character,
+    quote and non-ASCII character escaped: header text cannot forge another field or line."""
+    return json.dumps(str(value))
 
 
 @dataclass(frozen=True)
@@ -96,6 +122,7 @@ REJECTION_STATUS = {
     Reason.MISSING_SIGNATURE: 401,
     Reason.BAD_SIGNATURE: 401,
     Reason.TOO_LARGE: 413,
+    Reason.SLOW_BODY: 408,
 }
 
 IGNORED_WHY = {

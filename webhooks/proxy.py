@@ -4,12 +4,21 @@ One GitHub App serves both deployments. Production checks the signature first, t
 raw body and GitHub's headers on unchanged, so staging checks the same signature over the same
 bytes; GitHub gets staging's status and body back. When staging cannot answer, GitHub gets a
 502 or 504, shows the delivery as failed, and it can be redelivered.
+
+A staging that fails must not take production's threads with it: each process forwards at most
+STAGING_MAX_FORWARDS deliveries at once (503 at once past that), connects within
+STAGING_CONNECT_TIMEOUT_SECONDS, resolves staging's name within the same deadline as the rest of
+the exchange, and after STAGING_CIRCUIT_FAILURES failures in a row stops trying for
+STAGING_CIRCUIT_SECONDS (503 without a connection).
 """
 import http.client
 import logging
 import socket
+import ssl
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -18,16 +27,23 @@ from django.conf import settings
 from django.http.request import HttpHeaders
 
 from webhooks.config import Snapshot
-from webhooks.outcomes import Outcome, Reason, Reply, Result
+from webhooks.outcomes import Outcome, Reason, Reply, Result, quoted
 
 log = logging.getLogger(__name__)
 
 # What GitHub sends that staging needs: event, delivery id, hook ids, signatures, body type.
 FORWARDED_PREFIXES = ("x-github-", "x-hub-signature")
 FORWARDED_NAMES = frozenset({"content-type", "user-agent"})
+# The hop header a forwarded delivery carries: a deployment never forwards one that has it, so
+# a STAGING_URL that leads back to production cannot make a delivery go round.
+HOP_HEADER = "X-RunnerHub-Forwarded-By"
+HOP_ENVIRON = "HTTP_" + HOP_HEADER.upper().replace("-", "_")
 # Staging answers with a line of text; anything longer is cut rather than held in memory.
 MAX_REPLY_BYTES = 64 * 1024
 _TEXT = "text/plain; charset=utf-8"
+# Name resolution cannot be interrupted, so it runs here and the delivery waits for it only as
+# long as its deadline allows; a resolver that hangs holds these threads, not the request's.
+_resolver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="staging-dns")
 
 
 @dataclass(frozen=True)
@@ -38,45 +54,106 @@ class RawDelivery:
     body: bytes
     environ: Mapping[str, Any]
 
+    @property
+    def hopped(self) -> bool:
+        """Whether a RunnerHub deployment forwarded this delivery here."""
+        return bool(self.environ.get(HOP_ENVIRON))
+
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             name: value
             for name, value in HttpHeaders(self.environ).items()
             if name.lower() in FORWARDED_NAMES or name.lower().startswith(FORWARDED_PREFIXES)
         }
+        headers[HOP_HEADER] = settings.RUNNERHUB_ENV
+        return headers
 
 
-def should_forward(snapshot: Snapshot, owner_id: int | None) -> bool:
+def should_forward(snapshot: Snapshot, owner_id: int | None, raw: RawDelivery | None = None) -> bool:
     """Whether a `workflow_job` delivery of `owner_id` belongs to staging.
 
-    Only production forwards, only when STAGING_URL is set, and only for accounts flagged
-    staging in `snapshot`. A blocked account is not forwarded: blocking wins.
+    Only production forwards, only when STAGING_URL is set, only for accounts flagged staging
+    in `snapshot`, and never a delivery that was forwarded already (`raw` carries the hop
+    header). A blocked account is not forwarded: blocking wins.
     """
     return (
         settings.RUNNERHUB_ENV == "prod"
         and bool(settings.STAGING_URL)
         and owner_id in snapshot.staging
         and owner_id not in snapshot.blocked
+        and not (raw is not None and raw.hopped)
     )
+
+
+class _Breaker:
+    """The forwards in flight in this process, and the failures in a row that open the circuit.
+
+    The limits are read from settings on every call, so that a test's override applies."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.failures = 0
+        self.open_until = 0.0
+
+    def enter(self) -> Reason | None:
+        """Take a forwarding slot, or say why not (busy, or the circuit is open)."""
+        with self._lock:
+            if self.failures >= settings.STAGING_CIRCUIT_FAILURES and (
+                time.monotonic() < self.open_until
+            ):
+                return Reason.STAGING_CIRCUIT_OPEN
+            if self.in_flight >= settings.STAGING_MAX_FORWARDS:
+                return Reason.STAGING_BUSY
+            self.in_flight += 1
+            return None
+
+    def leave(self, failed: bool) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            if not failed:
+                self.failures = 0
+                return
+            self.failures += 1
+            if self.failures >= settings.STAGING_CIRCUIT_FAILURES:
+                # Open, or open again after a trial that failed.
+                self.open_until = time.monotonic() + settings.STAGING_CIRCUIT_SECONDS
+
+    def reset(self) -> None:
+        with self._lock:
+            self.in_flight, self.failures, self.open_until = 0, 0, 0.0
+
+
+breaker = _Breaker()
 
 
 def forward(raw: RawDelivery, delivery_id: str) -> Result:
     """POST `raw` to STAGING_URL and return staging's answer as a `forwarded` result.
 
     Reads nothing and writes nothing here: a forwarded delivery is staging's to record. The
-    whole exchange is bounded by STAGING_TIMEOUT_SECONDS, under GitHub's 10 s. Connection
-    refused or any other network failure answers 502, a timeout 504; both are logged with the
+    whole exchange, name resolution included, is bounded by STAGING_TIMEOUT_SECONDS, under
+    GitHub's 10 s, and the connection by STAGING_CONNECT_TIMEOUT_SECONDS. Connection refused or
+    any other network failure answers 502, a timeout 504; past STAGING_MAX_FORWARDS forwards in
+    flight, or while the circuit is open, 503 at once. Every failure is logged with the
     delivery id.
     """
+    refused = breaker.enter()
+    if refused is not None:
+        kind = "busy" if refused == Reason.STAGING_BUSY else "circuit_open"
+        return _failed(delivery_id, refused, kind, 503)
+    failed = True
     try:
         reply = _post(settings.STAGING_URL, raw, float(settings.STAGING_TIMEOUT_SECONDS))
+        failed = False
     except ConnectionRefusedError:
         return _failed(delivery_id, Reason.STAGING_REFUSED, "refused", 502)
     except TimeoutError:
         return _failed(delivery_id, Reason.STAGING_TIMEOUT, "timeout", 504)
     except (OSError, http.client.HTTPException) as exc:
         return _failed(delivery_id, Reason.STAGING_ERROR, "error", 502, type(exc).__name__)
-    log.info("proxy.forwarded delivery=%s status=%s", delivery_id, reply.status)
+    finally:
+        breaker.leave(failed)
+    log.info("proxy.forwarded delivery=%s status=%s", quoted(delivery_id), reply.status)
     return Result(Outcome.FORWARDED, reply=reply)
 
 
@@ -84,13 +161,15 @@ _FAILURE_WORDS = {
     "refused": "staging refused the connection, redeliver later",
     "timeout": "staging did not answer in time, redeliver later",
     "error": "staging could not be reached, redeliver later",
+    "busy": "too many deliveries on their way to staging, redeliver later",
+    "circuit_open": "staging has been failing, not tried; redeliver later",
 }
 
 
 def _failed(delivery_id: str, reason: Reason, kind: str, status: int, error: str = "") -> Result:
     log.error(
         "proxy.failed delivery=%s kind=%s status=%s%s",
-        delivery_id,
+        quoted(delivery_id),
         kind,
         status,
         f" error={error}" if error else "",
@@ -103,17 +182,22 @@ def _post(url: str, raw: RawDelivery, timeout: float) -> Reply:
     """One POST without redirects; `timeout` bounds the whole exchange, not each read."""
     deadline = time.monotonic() + timeout
     parts = urlsplit(url)
-    connection_class = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    connection = connection_class(parts.hostname or "", parts.port, timeout=timeout)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    sock = _connect(host, port, deadline)
+    try:
+        if parts.scheme == "https":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+    except BaseException:
+        sock.close()
+        raise
+    # The connection is already made, within the deadline: http.client only talks over it.
+    connection = http.client.HTTPConnection(host, parts.port)
+    connection.sock = sock
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        connection.connect()
-        _set_remaining(connection.sock, deadline)
+        _set_remaining(sock, deadline)
         connection.request("POST", target, body=raw.body, headers=raw.headers())
-        # Kept here: the connection hands its socket over to a response that closes it.
-        sock = connection.sock
         _set_remaining(sock, deadline)
         response = connection.getresponse()
         body = bytearray()
@@ -130,10 +214,36 @@ def _post(url: str, raw: RawDelivery, timeout: float) -> Reply:
         return Reply(response.status, bytes(body), content_type)
     finally:
         connection.close()
+        sock.close()
+
+
+def _connect(host: str, port: int, deadline: float) -> socket.socket:
+    """A TCP connection to staging: the name resolved within the deadline, each address tried
+    for at most STAGING_CONNECT_TIMEOUT_SECONDS (a staging that drops packets costs that, not
+    the whole timeout)."""
+    lookup = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    addresses = lookup.result(timeout=_remaining(deadline))  # TimeoutError past the deadline
+    last: OSError = OSError(f"no address for {host}")
+    for family, kind, protocol, _, address in addresses:
+        sock = socket.socket(family, kind, protocol)
+        try:
+            sock.settimeout(min(settings.STAGING_CONNECT_TIMEOUT_SECONDS, _remaining(deadline)))
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+            if isinstance(exc, TimeoutError) and _remaining(deadline, strict=False) <= 0:
+                break
+    raise last
+
+
+def _remaining(deadline: float, strict: bool = True) -> float:
+    remaining = deadline - time.monotonic()
+    if strict and remaining <= 0:
+        raise TimeoutError("staging timeout")
+    return remaining
 
 
 def _set_remaining(sock: socket.socket, deadline: float) -> None:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError("staging timeout")
-    sock.settimeout(remaining)
+    sock.settimeout(_remaining(deadline))

@@ -73,6 +73,8 @@ if not old then
     redis.call('HSET', KEYS[1], unpack(finish_fields(fields)))
     if new == 'completed' then
       redis.call('EXPIRE', KEYS[1], ARGV[4])
+      -- A pending job whose hash expired may still be in its pool set: it is over now.
+      redis.call('SREM', string.format(ARGV[5], entity, pool), job_id)
     else
       -- A job whose completed delivery is lost for good must not be demand for ever.
       redis.call('EXPIRE', KEYS[1], ARGV[19])
@@ -273,41 +275,88 @@ def _replicated(script: Script, keys: list[str], args: list[str | int]) -> list[
     return reply
 
 
-# KEYS: a pool's jobs set. ARGV: 1 job key pattern.
+# KEYS: 1 a pool's jobs set, 2 its workers set, 3 the pools set.
+# ARGV: 1 job key pattern, 2 the pool's member of the pools set.
 PRUNE_POOL = """
 local removed = 0
 for _, job_id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('EXISTS', string.format(ARGV[1], job_id)) == 0 then
+  local status = redis.call('HGET', string.format(ARGV[1], job_id), 'status')
+  if not status or status == 'completed' then
     redis.call('SREM', KEYS[1], job_id)
     removed = removed + 1
   end
 end
-return removed
+-- An idle pool leaves the pools set; a pool with workers is not idle, whatever its demand.
+-- A delivery that brings a new job adds the pool back in its own script.
+local dropped = 0
+if redis.call('SCARD', KEYS[1]) == 0 and redis.call('SCARD', KEYS[2]) == 0 then
+  dropped = redis.call('SREM', KEYS[3], ARGV[2])
+end
+return {removed, dropped}
 """
 
+# KEYS: 1 the history index. ARGV: 1 job key pattern, 2 first rank, 3 how many.
+PRUNE_HISTORY = """
+local ids = redis.call('ZRANGE', KEYS[1], ARGV[2], tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1)
+local removed = 0
+for _, job_id in ipairs(ids) do
+  if redis.call('EXISTS', string.format(ARGV[1], job_id)) == 0 then
+    redis.call('ZREM', KEYS[1], job_id)
+    removed = removed + 1
+  end
+end
+return {#ids, removed}
+"""
+PRUNE_HISTORY_CHUNK = 1000
 
-def prune_demand() -> dict[str, int]:
-    """Drop from every pool set the jobs whose hash expired (ACTIVE_JOB_DAYS without news).
 
-    Each pool is pruned atomically, so a job recorded again meanwhile is kept. Returns the
-    number removed per `{entity_id}:{pool}`.
+@dataclass(frozen=True)
+class Pruned:
+    jobs: dict[str, int]  # stale job ids removed, per `{entity_id}:{pool}`
+    pools: list[str]  # idle pools dropped from the pools set
+    history: int  # history entries whose job hash was gone
+
+
+def prune_demand() -> Pruned:
+    """Drop what only grows: stale jobs, idle pools and orphan history entries.
+
+    From every pool set, the jobs whose hash expired (ACTIVE_JOB_DAYS without news) or is
+    completed; from the pools set, every pool left with neither jobs nor workers (the
+    scheduler's `…:workers` set); from the history index, the entries whose job hash is gone.
+    Each pool, and each chunk of the history, is pruned atomically, so a job recorded again
+    meanwhile is kept. Reads the whole history in chunks: run it daily, not per request.
     """
     k = keys()
-    removed = {}
+    removed, dropped, history = {}, [], 0
     with _unavailable_on_error():
         connection = client()
         for member in sorted(m.decode() for m in connection.smembers(k.pools)):
             entity_id, pool = split_pool_member(member)
-            count = _script(PRUNE_POOL)(
-                keys=[k.pool_jobs(entity_id, pool)], args=[k.job_pattern], client=connection
+            count, gone = _script(PRUNE_POOL)(
+                keys=[k.pool_jobs(entity_id, pool), k.pool_workers(entity_id, pool), k.pools],
+                args=[k.job_pattern, member],
+                client=connection,
             )
             if count:
                 removed[member] = int(count)
-    return removed
+            if gone:
+                dropped.append(member)
+        rank = 0
+        while True:
+            read, gone = _script(PRUNE_HISTORY)(
+                keys=[k.history], args=[k.job_pattern, rank, PRUNE_HISTORY_CHUNK],
+                client=connection,
+            )  # fmt: skip
+            history += int(gone)
+            rank += int(read) - int(gone)
+            if int(read) < PRUNE_HISTORY_CHUNK:
+                break
+    return Pruned(removed, dropped, history)
 
 
 def record_delivery(delivery: Delivery, result: Result, http_status: int) -> None:
-    """Log a delivery that touched no job (ignored, rejected, forwarded) and count it."""
+    """Log a delivery that recorded no job (ignored, rejected once verified, forwarded) and
+    count it."""
     k = keys()
     entry = {
         "delivery": delivery.delivery_id,
@@ -324,6 +373,12 @@ def record_delivery(delivery: Delivery, result: Result, http_status: int) -> Non
         pipe.xadd(k.deliveries, entry, maxlen=settings.DELIVERY_LOG_LENGTH, approximate=True)
         pipe.hincrby(k.stats, result.counter, 1)
         pipe.execute()
+
+
+def count_delivery(result: Result) -> None:
+    """Count a delivery without logging it: one refused before its signature was verified."""
+    with _unavailable_on_error():
+        client().hincrby(keys().stats, result.counter, 1)
 
 
 def ping() -> None:

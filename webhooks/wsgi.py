@@ -6,16 +6,23 @@ Django's middleware stack and request objects cost more CPU than the delivery's 
 every other request, and a delivery over plain HTTP that production redirects to HTTPS, goes
 through Django untouched.
 """
+import heapq
+import itertools
 import logging
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.http.request import split_domain_port, validate_host
+from gunicorn.http.errors import ParseException
 
 from webhooks import intake
-from webhooks.outcomes import Reply
+from webhooks.outcomes import Reason, Reply, quoted
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +55,25 @@ class DeliveryFastPath:
             or (settings.SECURE_SSL_REDIRECT and not _is_secure(environ))
         ):
             return self.django(environ, start_response)
+        if not _host_allowed(environ):
+            # What Django answers too; a signed delivery to another host is not this one's.
+            return self._respond(environ, start_response, intake.refuse(Reason.BAD_HOST, "invalid host"))
         try:
-            reply = intake.receive(environ, environ["wsgi.input"].read)
+            reply = intake.receive(environ, _bounded_reader(environ))
         except Exception:
             log.exception(
-                "webhook.error delivery=%s", environ.get("HTTP_X_GITHUB_DELIVERY", "")[:100]
+                "webhook.error delivery=%s", quoted(environ.get("HTTP_X_GITHUB_DELIVERY", "")[:100])
             )
             reply = Reply(500, b"internal error", intake.TEXT)
         finally:
             # What Django's request_finished does: a reload of the mappings may have opened
             # a database connection, which must not outlive CONN_MAX_AGE or a failure.
             close_old_connections()
+        return self._respond(environ, start_response, reply)
+
+    def _respond(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], reply: Reply
+    ) -> Iterable[bytes]:
         try:
             phrase = HTTPStatus(reply.status).phrase
         except ValueError:
@@ -79,3 +94,110 @@ def _is_secure(environ: dict[str, Any]) -> bool:
         return True
     header, value = settings.SECURE_PROXY_SSL_HEADER or (None, None)
     return header is not None and environ.get(header, "").split(",")[0].strip() == value
+
+
+def _host_allowed(environ: dict[str, Any]) -> bool:
+    """Django's own host validation (HttpRequest.get_host), without building a request."""
+    if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
+        host = environ["HTTP_X_FORWARDED_HOST"]
+    elif "HTTP_HOST" in environ:
+        host = environ["HTTP_HOST"]
+    else:
+        host = environ.get("SERVER_NAME", "")
+        port = str(environ.get("SERVER_PORT", ""))
+        if port and port != ("443" if _is_secure(environ) else "80"):
+            host = f"{host}:{port}"
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def _bounded_reader(environ: dict[str, Any]) -> Callable[[int], bytes]:
+    """A reader of the request body that gives up after WEBHOOK_BODY_TIMEOUT_SECONDS in all.
+
+    Under gunicorn the body is read from the client's socket with no timeout of its own, so a
+    client that announces a body and trickles it would hold a thread for as long as it liked.
+    A socket timeout alone bounds each wait, not the whole read (a byte every second never
+    trips it); so the deadline is kept by `body_deadlines`, which shuts the reading side of a
+    late socket. Raises TimeoutError when the deadline passed, OSError for a body gunicorn
+    could not parse (a broken chunked encoding) or a client that went away.
+    """
+    body = environ["wsgi.input"]
+    sock = environ.get("gunicorn.socket")
+
+    def read(size: int) -> bytes:
+        if sock is None:  # not under gunicorn: whoever serves the request bounds it
+            return body.read(size)
+        seconds = settings.WEBHOOK_BODY_TIMEOUT_SECONDS
+        watch = body_deadlines.watch(sock, seconds)
+        try:
+            sock.settimeout(seconds)  # and a client that sends nothing at all times out alone
+            data = body.read(size)
+        except ParseException as exc:
+            raise OSError(f"unreadable body: {type(exc).__name__}") from exc
+        finally:
+            body_deadlines.cancel(watch)
+        if watch.tripped:
+            raise TimeoutError("body not received in time")
+        return data
+
+    return read
+
+
+class _Watch:
+    __slots__ = ("sock", "tripped", "cancelled")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.tripped, self.cancelled = sock, False, False
+
+
+class BodyDeadlines:
+    """One thread per process that shuts the reading side of sockets whose deadline passed, so
+    that a read blocked on them returns at once (with what arrived) and the thread is free."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, _Watch]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, sock: socket.socket, seconds: float) -> _Watch:
+        watch = _Watch(sock)
+        with self._changed:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="body-deadlines", daemon=True
+                )
+                self._thread.start()
+            heapq.heappush(self._due, (time.monotonic() + seconds, next(self._order), watch))
+            self._changed.notify()
+        return watch
+
+    def cancel(self, watch: _Watch) -> None:
+        with self._changed:
+            watch.cancelled = True  # left in the heap; dropped when it comes due
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                while self._due and self._due[0][2].cancelled:
+                    heapq.heappop(self._due)
+                if not self._due:
+                    self._changed.wait()
+                    continue
+                due, _, watch = self._due[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._changed.wait(wait)
+                    continue
+                heapq.heappop(self._due)
+                watch.tripped = True
+                try:
+                    watch.sock.shutdown(socket.SHUT_RD)
+                except OSError:
+                    pass  # closed meanwhile
+
+
+body_deadlines = BodyDeadlines()

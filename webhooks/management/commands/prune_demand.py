@@ -8,11 +8,15 @@ from webhooks import store
 class Command(BaseCommand):
     help = (
         "Remove from the pool sets the jobs that expired without a completed delivery "
-        "(lost for good), so they stop counting as demand. Safe to run at any time, e.g. daily."
+        "(lost for good), so they stop counting as demand; drop pools with neither jobs nor "
+        "workers, and history entries whose job expired. Safe to run at any time, e.g. daily."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        removed = store.prune_demand()
-        for pool, count in removed.items():
+        pruned = store.prune_demand()
+        for pool, count in pruned.jobs.items():
             self.stdout.write(f"{pool}: removed {count}")
-        self.stdout.write(f"pruned {sum(removed.values())} stale jobs from {len(removed)} pools")
+        self.stdout.write(
+            f"pruned {sum(pruned.jobs.values())} stale jobs from {len(pruned.jobs)} pools, "
+            f"{len(pruned.pools)} idle pools, {pruned.history} orphan history entries"
+        )
