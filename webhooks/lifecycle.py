@@ -4,7 +4,9 @@
 any order, so every transition is idempotent and an event for an unknown job creates it at that
 event's status.
 """
+import json
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +14,8 @@ from webhooks import config, matching, proxy, store
 from webhooks.events import (
     ACTION_STATUS,
     PayloadError,
+    Status,
+    WorkflowJobEvent,
     action_of,
     job_id_of,
     owner_id_of,
@@ -165,3 +169,80 @@ def _log(delivery: Delivery, result: Result) -> None:
         result.previous or "-",
         result.pool or "-",
     )
+
+
+# The action a delivery of a status would have carried.
+STATUS_ACTION = {status: action for action, status in ACTION_STATUS.items()}
+
+
+def reconcile_job(job_id: str, status: str, conclusion: str, runner_name: str) -> Outcome:
+    """Apply what GitHub's own record says of a known job whose deliveries were lost.
+
+    The same forward-only script as a delivery applies it, so a late delivery and a
+    reconciliation can never move the job back; the events stream and the delivery log record
+    it as `reconciled` (the log's event is `reconcile`). A job whose hash expired meanwhile is
+    left alone (`ignored: unknown_job`). Raises store.StoreUnavailable when Redis fails.
+    """
+    [fields] = store.read_jobs([job_id])
+    if fields is None:
+        return Outcome.IGNORED
+    event = _event_of(job_id, fields, Status(status), conclusion, runner_name)
+    delivery = Delivery(f"reconcile-{uuid.uuid4()}", "reconcile", event.action, event.job_id)
+    version = store.config_version()
+    for _ in range(STALE_CONFIG_ATTEMPTS):
+        try:
+            result = store.apply_job_event(
+                event, None, version, delivery, Reason.UNKNOWN_JOB, reconciled=True
+            )
+        except store.StaleConfig as stale:
+            version = str(stale)
+            continue
+        _log(delivery, result)
+        return result.outcome
+    raise store.StoreUnavailable("label mappings or accounts kept changing")
+
+
+def record_redelivery(guid: str, event: str, action: str, status_code: int) -> None:
+    """Put in the delivery log that the scheduler asked GitHub to redeliver a delivery whose
+    attempts all failed (`status_code`: the last attempt's answer)."""
+    delivery = Delivery(guid, event, action)
+    result = Result(Outcome.REDELIVERY)
+    _log(delivery, result)
+    store.record_delivery(delivery, result, status_code)
+
+
+def _event_of(
+    job_id: str, fields: dict[str, str], status: Status, conclusion: str, runner_name: str
+) -> WorkflowJobEvent:
+    """A job's record as the event a delivery of `status` would have been."""
+    organization = fields.get("entity_type") == "organization"
+    repo = fields.get("repo", "")
+    try:
+        labels = tuple(str(label) for label in json.loads(fields.get("labels") or "[]"))
+    except ValueError:
+        labels = ()
+    return WorkflowJobEvent(
+        action=STATUS_ACTION[status],
+        status=status,
+        job_id=int(job_id),
+        run_id=_int(fields.get("run_id")),
+        run_attempt=_int(fields.get("run_attempt")) or 1,
+        job_name=fields.get("job_name", ""),
+        workflow_name=fields.get("workflow_name", ""),
+        html_url=fields.get("html_url", ""),
+        labels=labels,
+        runner_name=runner_name,
+        conclusion=conclusion if status == Status.COMPLETED else "",
+        repo_id=0 if organization else _int(fields.get("entity_id")),
+        repo_name=repo.partition("/")[2],
+        repo_full_name=repo,
+        private=fields.get("private") == "1",
+        owner_id=_int(fields.get("owner_id") or fields.get("entity_id")),
+        owner_login=fields.get("entity_name", ""),
+        owner_type="Organization" if organization else "User",
+        installation_id=_int(fields.get("installation_id")) or None,
+    )
+
+
+def _int(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0

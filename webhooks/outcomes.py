@@ -7,6 +7,8 @@ from dataclasses import dataclass
 class Outcome(enum.StrEnum):
     STORED = "stored"  # a job RunnerHub had not seen, recorded
     UPDATED = "updated"  # a known job moved forward
+    RECONCILED = "reconciled"  # a known job moved forward on GitHub's own record of it
+    REDELIVERY = "redelivery"  # the scheduler asked GitHub to send a failed delivery again
     DUPLICATE = "duplicate"  # nothing to change: a repeat, or a late event
     IGNORED = "ignored"  # acknowledged and deliberately not recorded
     PONG = "pong"
@@ -22,6 +24,7 @@ class Reason(enum.StrEnum):
     EVENT = "event"
     ACTION = "action"
     BLOCKED_ACCOUNT = "blocked_account"
+    UNKNOWN_JOB = "unknown_job"  # reconciliation found the job gone here
     MISSING_SIGNATURE = "missing_signature"
     BAD_SIGNATURE = "bad_signature"
     MISSING_EVENT = "missing_event"
@@ -106,8 +109,8 @@ class Result:
         match self.outcome:
             case Outcome.STORED:
                 return f"stored: {job} {self.status} in pool {self.pool}"
-            case Outcome.UPDATED:
-                return f"updated: {job} {self.previous} -> {self.status}"
+            case Outcome.UPDATED | Outcome.RECONCILED:
+                return f"{self.outcome}: {job} {self.previous} -> {self.status}"
             case Outcome.DUPLICATE:
                 return f"duplicate: {job} is already {self.previous}"
             case Outcome.PONG:
@@ -130,4 +133,5 @@ IGNORED_WHY = {
     Reason.EVENT: "not a workflow_job event",
     Reason.ACTION: "not a queued, in_progress or completed action",
     Reason.BLOCKED_ACCOUNT: "the account is blocked",
+    Reason.UNKNOWN_JOB: "the job is not recorded here (it expired)",
 }

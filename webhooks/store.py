@@ -40,7 +40,9 @@ class StaleConfig(Exception):
 #       11 why a new job is not recorded ('' when it is: matched and not blocked), 12 entity id,
 #       13 pool, 14 pools member, 15 image, 16 labels (JSON),
 #       17 runner name, 18 conclusion, 19 active job lifetime (seconds),
-#       20.. field/value pairs of a new job's hash
+#       20 the outcome of a forward move ('updated', or 'reconciled' when GitHub's own record
+#       of the job moved it), 21 the event the delivery log names ('workflow_job' or
+#       'reconcile'), 22.. field/value pairs of a new job's hash
 APPLY_JOB_EVENT = """
 local version = redis.call('GET', KEYS[2]) or '0'
 if version ~= ARGV[1] then return {'stale', version} end
@@ -69,7 +71,7 @@ if not old then
   if ARGV[11] == '' then
     local fields = {'status', new, 'created_at', now, 'started_at', '', 'completed_at', '',
                     'conclusion', '', 'runner_name', ''}
-    for i = 20, #ARGV do fields[#fields + 1] = ARGV[i] end
+    for i = 22, #ARGV do fields[#fields + 1] = ARGV[i] end
     redis.call('HSET', KEYS[1], unpack(finish_fields(fields)))
     if new == 'completed' then
       redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -97,10 +99,10 @@ else
   else
     redis.call('EXPIRE', KEYS[1], ARGV[19])
   end
-  outcome, reason = 'updated', ''
+  outcome, reason = ARGV[20], ''
 end
 
-if outcome == 'stored' or outcome == 'updated' then
+if outcome == 'stored' or outcome == ARGV[20] then
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'job_id', job_id, 'status', new,
              'previous', old or '', 'entity_id', entity, 'k8s_pool', pool, 'k8s_image', image,
              'labels', labels)
@@ -111,7 +113,7 @@ if outcome == 'stored' or outcome == 'updated' then
 end
 
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'delivery', ARGV[8],
-           'event', 'workflow_job', 'action', ARGV[9], 'job_id', job_id, 'outcome', outcome,
+           'event', ARGV[21], 'action', ARGV[9], 'job_id', job_id, 'outcome', outcome,
            'reason', reason, 'http_status', '200', 'at', now)
 redis.call('HINCRBY', KEYS[7], (reason ~= '') and (outcome .. ':' .. reason) or outcome, 1)
 return {outcome, reason, old or '', pool}
@@ -184,8 +186,13 @@ def apply_job_event(
     version: str,
     delivery: Delivery,
     unmatched: Reason = Reason.NO_LABEL_MATCH,
+    reconciled: bool = False,
 ) -> Result:
     """Record one `workflow_job` delivery: the transition, the events stream, the log, the counters.
+
+    `reconciled`: the news is GitHub's own record of a known job, read by the scheduler when
+    its deliveries were lost; a forward move is then `reconciled` rather than `updated`, and the
+    delivery log names the event `reconcile`.
 
     Reads and writes, atomically: the job hash, its pool set, the pools set, the history index,
     the events stream, the delivery log and the counters. A job RunnerHub has not seen is created
@@ -231,6 +238,8 @@ def apply_job_event(
                 event.entity_id, pool, pool_member(event.entity_id, pool),
                 match.image if match else "", labels,
                 event.runner_name, event.conclusion, settings.ACTIVE_JOB_DAYS * 86400,
+                Outcome.RECONCILED if reconciled else Outcome.UPDATED,
+                "reconcile" if reconciled else "workflow_job",
                 *new_job_fields,
             ],
         )  # fmt: skip
