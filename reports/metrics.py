@@ -105,6 +105,9 @@ def scheduler_metrics() -> Iterator[Metric]:
         ("runners_failed", "Runners that failed: pod failed, never started, vanished, or "
                            "provisioning interrupted and rolled back."),
         ("orphans_deleted", "Pods, secrets and GitHub runners deleted that nothing tracked."),
+        ("redeliveries", "Failed webhook deliveries the scheduler asked GitHub to redeliver."),
+        ("reconcile_checked", "Jobs without news looked up on GitHub."),
+        ("reconcile_applied", "Jobs moved forward on GitHub's own record of them."),
     ):  # fmt: skip
         yield CounterMetricFamily(f"runnerhub_{name}", help_text, value=stats.get(name, 0))
     stopped = CounterMetricFamily(

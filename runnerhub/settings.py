@@ -106,6 +106,21 @@ ORPHAN_SWEEP_SECONDS = env_int("ORPHAN_SWEEP_SECONDS", 300, minimum=10)
 # Timeout of every GitHub and Kubernetes call the scheduler makes.
 SCHEDULER_API_TIMEOUT_SECONDS = env_int("SCHEDULER_API_TIMEOUT_SECONDS", 10, minimum=1)
 
+# Reconciliation with GitHub, for deliveries that never arrived. A job without news for this
+# long is checked against GitHub's own record of it (seconds).
+RECONCILE_PENDING_AFTER = env_int("RECONCILE_PENDING_AFTER", 600, minimum=60)
+RECONCILE_RUNNING_AFTER = env_int("RECONCILE_RUNNING_AFTER", 3600, minimum=60)
+RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 60, minimum=5)
+# The share of each installation's hourly rate limit that reconciliation and redelivery may
+# spend; the rest is the runners'.
+RECONCILE_BUDGET_PERCENT = env_int("RECONCILE_BUDGET_PERCENT", 10, minimum=1)
+# The leader asks GitHub to redeliver the App's failed deliveries of the last hours. Only the
+# deployment GitHub delivers to (production) does; staging's deliveries come through it.
+REDELIVER_FAILED = env_bool("REDELIVER_FAILED", env_str("RUNNERHUB_ENV", "prod") == "prod")
+REDELIVERY_INTERVAL_SECONDS = env_int("REDELIVERY_INTERVAL_SECONDS", 300, minimum=10)
+REDELIVERY_WINDOW_HOURS = env_int("REDELIVERY_WINDOW_HOURS", 6, minimum=1)
+REDELIVERY_MAX_PER_RUN = env_int("REDELIVERY_MAX_PER_RUN", 50, minimum=1)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -72,6 +72,7 @@ class Job:
     installation_id: str = ""
     runner_name: str = ""
     mapping_id: str = ""
+    last_news: float = 0.0  # the last delivery or reconciliation that said anything of it
 
     @property
     def group(self) -> "Group":
@@ -127,6 +128,9 @@ class Limits:
     board_max_starting: int
     # Owner id to its cap; an account missing here has none. 0 means no new workers (blocked).
     account_caps: Mapping[str, int] = field(default_factory=dict)
+    # Groups whose jobs reconciliation just found finished on GitHub: their runners in excess
+    # go now, without waiting out the idle timeout.
+    drained: frozenset["Group"] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -256,18 +260,20 @@ def _idle_reaping(
     limits: Limits,
     now: float,
 ) -> list[Stop]:
-    """Running workers idle past the timeout, while their group has more runners than jobs;
-    the longest idle first, never more than the excess."""
+    """Running workers idle past the timeout (any idle one in a drained group), while their
+    group has more runners than jobs; the longest idle first, never more than the excess."""
     stops = []
     for group, workers in supply.items():
         excess = len(workers) - len(pending.get(group, ()))
         if excess <= 0:
             continue
+        drained = group in limits.drained
         idle = sorted(
             (
                 worker
                 for worker in workers
-                if worker.state == State.RUNNING and now - worker.updated_at > limits.idle_timeout
+                if (worker.state == State.RUNNING and now - worker.updated_at > limits.idle_timeout)
+                or (drained and worker.state in (State.RUNNING, State.LAUNCHED))
             ),
             key=lambda worker: worker.updated_at,
         )

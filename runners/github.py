@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from django.conf import settings
@@ -82,6 +83,32 @@ class Target:
     @property
     def label(self) -> str:
         return self.owner if self.kind == "org" else f"{self.owner}/{self.repo}"
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A workflow job as GitHub reports it."""
+
+    status: str  # queued | waiting | pending | requested | in_progress | completed
+    conclusion: str
+    runner_name: str
+
+
+@dataclass(frozen=True)
+class HookDelivery:
+    """One attempt of the App's webhook, as GitHub lists them (newest first)."""
+
+    delivery_id: int
+    guid: str  # the X-GitHub-Delivery of every attempt of one delivery
+    delivered_at: float
+    redelivery: bool
+    status_code: int
+    event: str
+    action: str
+
+    @property
+    def succeeded(self) -> bool:
+        return 200 <= self.status_code < 300
 
 
 @dataclass(frozen=True)
@@ -245,6 +272,44 @@ class GitHubRunners:
         """Every self-hosted runner of the target, page by page."""
         return self._runners(target)
 
+    def job(self, installation_id: int, repo: str, job_id: int) -> JobState | None:
+        """What GitHub says of a job now; None when it does not know it (404)."""
+        owner, _, name = repo.partition("/")
+        actions = self._github(installation_id).rest.actions
+        try:
+            response = self._call("job", lambda: actions.get_job_for_workflow_run(owner, name, job_id))
+        except NotFound:
+            return None
+        job = response.parsed_data
+        return JobState(str(job.status), str(job.conclusion or ""), str(job.runner_name or ""))
+
+    def deliveries(self, cursor: str = "", per_page: int = 100) -> tuple[list[HookDelivery], str]:
+        """One page of the App's webhook deliveries, newest first, and the next page's cursor
+        ('' at the end). App JWT."""
+        apps = self._github().rest.apps
+        extra = {"cursor": cursor} if cursor else {}
+        response = self._call(
+            "deliveries", lambda: apps.list_webhook_deliveries(per_page=per_page, **extra)
+        )
+        items = [
+            HookDelivery(
+                delivery_id=item.id,
+                guid=item.guid,
+                delivered_at=item.delivered_at.timestamp(),
+                redelivery=bool(item.redelivery),
+                status_code=int(item.status_code),
+                event=item.event,
+                action=item.action or "",
+            )
+            for item in response.parsed_data
+        ]
+        return items, _next_cursor(response.headers.get("link", ""))
+
+    def redeliver(self, delivery_id: int) -> None:
+        """Ask GitHub to send a delivery again (202). App JWT."""
+        apps = self._github().rest.apps
+        self._call("redeliver", lambda: apps.redeliver_webhook_delivery(delivery_id))
+
     def _runners(self, target: Target, name: str | None = None) -> Iterator[Runner]:
         actions = self._github(target.installation_id).rest.actions
         extra = {"name": name} if name else {}
@@ -264,6 +329,17 @@ class GitHubRunners:
             if len(found) < RUNNERS_PER_PAGE:
                 return
             page += 1
+
+
+def _next_cursor(link: str) -> str:
+    """The `cursor` of the `rel="next"` URL of a Link header."""
+    for part in link.split(","):
+        if 'rel="next"' in part:
+            url = part.split(";")[0].strip().strip("<>")
+            for name, values in parse_qs(urlsplit(url).query).items():
+                if name == "cursor" and values:
+                    return values[0]
+    return ""
 
 
 def _response_hook(installation_id: int) -> Callable[[httpx.Response], None]:

@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 
-from runners import pods, store
+from runners import pods, reconcile, store
 from runners.decision import (
     Job,
     Limits,
@@ -73,6 +73,7 @@ class PassReport:
     failed: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)  # reservations refused, by why
+    reconciled: reconcile.Report | None = None
 
 
 class Scheduler:
@@ -91,6 +92,9 @@ class Scheduler:
         self.paused: dict[int, float] = {}  # installation id to when its rate limit resets
         self.caps: dict[str, int] = {}  # last account caps read, kept through a database outage
         self.last_sweep = 0.0
+        self.last_reconcile = 0.0
+        self.last_redelivery = 0.0
+        self.budget = reconcile.Budget(self.paused)
         self._lost = threading.Event()
 
     # --- leadership ---------------------------------------------------------------------------
@@ -142,11 +146,15 @@ class Scheduler:
         report = PassReport()
         now = time.time()
         jobs = store.read_demand()
+        drained = self._converge(jobs, now, report)
+        if drained:
+            jobs = store.read_demand()
         workers = store.read_workers()
         selector = pods.selector(settings.RUNNERHUB_ENV)
         pod_states = self.cluster.pods(selector)
         secret_names = self.cluster.secrets(selector)
-        plan = decide(jobs, workers, pod_states, secret_names, self._limits(jobs), now)
+        limits = replace(self._limits(jobs), drained=drained)
+        plan = decide(jobs, workers, pod_states, secret_names, limits, now)
         report.plan = plan
 
         for worker, job_id in plan.links:
@@ -176,6 +184,26 @@ class Scheduler:
                 len(report.rolled_back), len(report.failed), plan.shortfall, seconds,
             )  # fmt: skip
         return report
+
+    def _converge(self, jobs: list[Job], now: float, report: PassReport) -> frozenset[Any]:
+        """Every RECONCILE_INTERVAL_SECONDS, the jobs without news are checked against GitHub;
+        every REDELIVERY_INTERVAL_SECONDS, failed deliveries are redelivered. Returns the groups
+        whose jobs GitHub said are over, so that their runners go at once."""
+        outcome = reconcile.Report()
+        if now - self.last_redelivery >= settings.REDELIVERY_INTERVAL_SECONDS:
+            self.last_redelivery = now
+            if settings.REDELIVER_FAILED:
+                self._check_lease()
+                reconcile.redeliver_failed(self.github, self.budget, now, outcome)
+        if now - self.last_reconcile >= settings.RECONCILE_INTERVAL_SECONDS:
+            self.last_reconcile = now
+            self._check_lease()
+            reconcile.reconcile_jobs(self.github, jobs, self.budget, now, outcome)
+        report.reconciled = outcome
+        by_id = {job.job_id: job for job in jobs}
+        return frozenset(
+            by_id[job_id].group for job_id, status in outcome.applied.items() if status == "completed"
+        )
 
     def _limits(self, jobs: Iterable[Job]) -> Limits:
         owners = {int(job.owner_id) for job in jobs if job.owner_id.isdigit()}

@@ -23,6 +23,7 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 JOB_FIELDS = (
     "status", "entity_id", "entity_type", "entity_name", "owner_id", "repo", "k8s_pool",
     "k8s_image", "labels", "created_at", "installation_id", "runner_name", "mapping_id",
+    "started_at", "checked_at",
 )  # fmt: skip
 # Queued-to-pod-created latency buckets (seconds), exported as a Prometheus histogram.
 LATENCY_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800, 3600)
@@ -118,6 +119,9 @@ def _job(job_id: str, fields: Mapping[str, str]) -> Job:
         installation_id=fields["installation_id"],
         runner_name=fields["runner_name"],
         mapping_id=fields["mapping_id"],
+        last_news=max(
+            _float(fields["created_at"]), _float(fields["started_at"]), _float(fields["checked_at"])
+        ),
     )
 
 
@@ -380,6 +384,49 @@ def read_state() -> dict[str, str]:
     with _unavailable_on_error():
         values = client().hgetall(keys().scheduler_state)
     return {name.decode(): value.decode() for name, value in values.items()}
+
+
+# --- reconciliation -----------------------------------------------------------------------------
+
+
+def spent(installation: str, window: int) -> int:
+    """Calls reconciliation made in an installation's current rate-limit window."""
+    with _unavailable_on_error():
+        value = client().get(keys().github_spent(installation, window))
+    return int(value or 0)
+
+
+def spend(installation: str, window: int) -> None:
+    key = keys().github_spent(installation, window)
+    with _unavailable_on_error():
+        pipe = client().pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, 2 * 3600)
+        pipe.execute()
+
+
+def mark_checked(job_id: str) -> None:
+    """GitHub agreed with RunnerHub about this job: no need to ask again for a while."""
+    with _unavailable_on_error():
+        _script("checked")(keys=[keys().job(job_id)], args=[_now()], client=client())
+
+
+def read_redelivered() -> dict[str, dict[str, int]]:
+    with _unavailable_on_error():
+        values = client().hgetall(keys().redelivered)
+    return {guid.decode(): json.loads(value) for guid, value in values.items()}
+
+
+def remember_redelivery(guid: str, count: int, attempt: int) -> None:
+    """Remember a redelivery asked for (how many for this delivery, and of which failed
+    attempt), so the same delivery is not asked for in a loop. The hash is dropped a day after
+    the last one (a window is hours)."""
+    k = keys()
+    with _unavailable_on_error():
+        pipe = client().pipeline(transaction=False)
+        pipe.hset(k.redelivered, guid, json.dumps({"count": count, "attempt": attempt}))
+        pipe.expire(k.redelivered, 86400)
+        pipe.execute()
 
 
 # --- the events stream: the scheduler's wake-up call -------------------------------------------

@@ -24,12 +24,14 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import hmac
 import json
 import re
 import secrets
 import threading
 import time
 import traceback
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -246,6 +248,10 @@ class FakeGitHub:
         self.holds = Holds()
         self._ids = iter(range(100_000, 10**9))
         self.redelivery_status_code = 200
+        # Where the App's webhook delivers (body, headers) -> HTTP status, 0 for no answer; None:
+        # deliveries are only recorded, and redeliveries answered `redelivery_status_code`.
+        self.hook: Callable[[bytes, dict[str, str]], int] | None = None
+        self.hook_secret = "runnerhub-test-webhook-secret-0123456789"
         self.calls: list[tuple[str, str, int]] = []
         self.calls_by_installation: Counter[int] = Counter()
         self.redeliveries: list[int] = []
@@ -485,6 +491,12 @@ class FakeGitHub:
             if runner_name is not None:
                 self._assign_runner(job, runner_name)
             models.Job.model_validate(job)
+
+    def remove_job(self, job_id: int) -> None:
+        """GitHub forgets a job (its run was deleted): GET .../actions/jobs/{id} answers 404."""
+        with self._lock:
+            del self._jobs[job_id]
+            del self._job_repo[job_id]
 
     def decode_jit(self, encoded: str) -> dict[str, Any]:
         """What a JIT config names: runner_id, runner_name, scope, runner_group_id, labels."""
@@ -970,14 +982,48 @@ class FakeGitHub:
         item["response"] = {"headers": {"Content-Type": "text/plain"}, "payload": ""}
         return _Answer(200, item)
 
+    def send_hook(self, event: str, payload: dict[str, Any], lost: bool = False) -> tuple[str, int]:
+        """The App's webhook delivers `payload` to `hook` as GitHub does (signed with
+        `hook_secret`) and records the attempt; `lost`: it never arrives (no answer). Returns
+        the delivery's guid and the status it got."""
+        guid = str(uuid.uuid4())
+        status = 0 if lost else self._post_hook(event, guid, payload)
+        repository = payload.get("repository") or {}
+        self.add_delivery(
+            guid, event, payload.get("action"), status, time.time(),
+            (payload.get("installation") or {}).get("id"), repository.get("id"), payload=payload,
+        )  # fmt: skip
+        return guid, status
+
+    def _post_hook(self, event: str, guid: str, payload: dict[str, Any]) -> int:
+        assert self.hook is not None
+        body = json.dumps(payload).encode()
+        signature = hmac.new(self.hook_secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": guid,
+            "X-Hub-Signature-256": f"sha256={signature}",
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/fake",
+        }
+        try:
+            return self.hook(body, headers)
+        except Exception:  # GitHub records a delivery that got no answer as failed
+            return 0
+
     def _redeliver(self, request: _Request) -> _Answer:
         original = self._delivery(int(request.match["id"]))
         self.redeliveries.append(original["id"])
+        status = (
+            self._post_hook(original["event"], original["guid"], original["payload"])
+            if self.hook is not None
+            else self.redelivery_status_code
+        )
         self.add_delivery(
             original["guid"],
             original["event"],
             original["action"],
-            self.redelivery_status_code,
+            status,
             time.time(),
             original["installation_id"],
             original["repository_id"],

@@ -7,7 +7,6 @@ and sends RunnerHub the deliveries that go with it.
 """
 import base64
 import itertools
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +57,15 @@ class World:
     jobs: dict[int, GitHubJob] = field(default_factory=dict)
     ran: dict[str, list[int]] = field(default_factory=dict)  # runner name -> the jobs it took
     failed_deliveries: list[dict[str, Any]] = field(default_factory=list)
+    # How many of the next deliveries of an action GitHub's webhook loses on the way (with
+    # `through_github`): {"queued": 2} loses the next two queued deliveries.
+    lose: dict[str, int] = field(default_factory=dict)
+
+    def through_github(self, post: Callable[[bytes, dict[str, str]], int]) -> None:
+        """From now on deliveries leave through the fake GitHub's webhook, which records each
+        attempt (as `GET /app/hook/deliveries` lists them) and can redeliver it; `post` sends
+        one (body, headers) to RunnerHub and returns the HTTP status."""
+        self.github.hook = post
 
     def account(self, login: str, owner_id: int, kind: str = "Organization",
                 repositories: Iterable[tuple[int, str]] = ()) -> Account:  # fmt: skip
@@ -89,7 +97,13 @@ class World:
         return job
 
     def _send(self, payload: dict[str, Any]) -> None:
-        status = self.deliver(payload)
+        if self.github.hook is not None:
+            lost = self.lose.get(payload["action"], 0) > 0
+            if lost:
+                self.lose[payload["action"]] -= 1
+            _, status = self.github.send_hook("workflow_job", payload, lost=lost)
+        else:
+            status = self.deliver(payload)
         if status != 200:
             self.failed_deliveries.append(payload)
 
@@ -168,6 +182,13 @@ class World:
             done += 1
         return done
 
+    def cancel(self, job: GitHubJob) -> None:
+        """GitHub cancels a job before any runner took it: RunnerHub hears `completed`."""
+        assert job.status == "queued"
+        job.status = "completed"
+        self.github.set_job(job.job_id, status="completed", conclusion="cancelled")
+        self._send(same_job(job.payload, "completed", conclusion="cancelled"))
+
     def step(self) -> tuple[list[str], list[tuple[str, int]]]:
         return self.boot(), self.assign()
 
@@ -184,10 +205,3 @@ class World:
             "runners": [runner["name"] for runner in self.github.runners()],
         }
 
-
-def jit_labels(world: World, name: str) -> list[str]:
-    return sorted(world.jit_of(name).get("labels", []))
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)

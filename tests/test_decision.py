@@ -8,7 +8,7 @@ LIMITS = Limits(start_timeout=600, idle_timeout=300, board_max_starting=4)
 def job(job_id: str, *, owner: str = "1", pool: str = "scw", labels=("ubuntu-24.04-riscv",),
         status: str = "pending", age: float = 60, runner: str = "", image: str = "img:1") -> Job:  # fmt: skip
     return Job(
-        job_id=job_id, status=status, owner_id=owner, entity_id=owner, entity_type="Organization",
+        job_id=job_id, status=status, owner_id=owner, entity_id=owner, entity_type="organization",
         entity_name=f"org{owner}", repo=f"org{owner}/repo", pool=pool, image=image,
         labels=label_set(labels), created_at=NOW - age, installation_id="7", runner_name=runner,
     )  # fmt: skip

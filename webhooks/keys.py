@@ -138,6 +138,16 @@ class Keys:
         """STRING (with expiry): the id of RUNNER_GROUP in an organization."""
         return f"{self.env}:github:group:{org.lower()}"
 
+    def github_spent(self, installation: str, window: int) -> str:
+        """STRING (with expiry): calls reconciliation spent of an installation's rate-limit
+        window (`window`: the epoch at which GitHub resets it)."""
+        return f"{self.env}:github:spent:{installation}:{window}"
+
+    @property
+    def redelivered(self) -> str:
+        """HASH: delivery guid to how many redeliveries were asked for it, and of which attempt."""
+        return f"{self.env}:github:redelivered"
+
     @property
     def events_group(self) -> str:
         """The consumer group of the events stream that schedulers read."""
