@@ -244,8 +244,9 @@ def _stop(worker: Worker, pod: Pod | None, job_id: str, limits: Limits, now: flo
     if pod is None:
         return Stop(worker, Why.POD_GONE)
     if pod.phase == "Succeeded":
-        # An ephemeral runner that ran its job removed its own registration.
-        return Stop(worker, Why.COMPLETED, pod.reason, deregister=not job_id)
+        # An ephemeral runner exits (and its pod succeeds) only after its one job, once it has
+        # removed its own registration; the orphan sweep catches one that did not.
+        return Stop(worker, Why.COMPLETED, pod.reason, deregister=False)
     if pod.phase in ("Failed", "Unknown"):
         return Stop(worker, Why.POD_FAILED, pod.reason or pod.phase)
     if pod.phase == "Pending" and now - worker.updated_at > limits.start_timeout:

@@ -26,6 +26,7 @@ import copy
 import hashlib
 import hmac
 import json
+import random
 import re
 import secrets
 import threading
@@ -252,6 +253,9 @@ class FakeGitHub:
         # deliveries are only recorded, and redeliveries answered `redelivery_status_code`.
         self.hook: Callable[[bytes, dict[str, str]], int] | None = None
         self.hook_secret = "runnerhub-test-webhook-secret-0123456789"
+        # The share of API calls answered 502 before they are performed, at random (chaos runs).
+        self.bad_gateway_rate = 0.0
+        self._random = random.Random(4242)
         self.calls: list[tuple[str, str, int]] = []
         self.calls_by_installation: Counter[int] = Counter()
         self.redeliveries: list[int] = []
@@ -657,6 +661,9 @@ class FakeGitHub:
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> _Answer | None:
         fault = self._take_fault(method, path)
+        if fault is None and self.bad_gateway_rate and self._random.random() < self.bad_gateway_rate:
+            fault = _Fault(method, re.compile(re.escape(path)), 502, 1, False, {}, False,
+                           FAULT_MESSAGES.get(502, "Server Error"))  # fmt: skip
         if fault is not None and not fault.after:
             # Refused before it was performed: nothing spent, but the usual headers.
             bucket = self._bucket_for(self._authenticate(headers.get("authorization", "")))

@@ -7,6 +7,7 @@ and sends RunnerHub the deliveries that go with it.
 """
 import base64
 import itertools
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,8 @@ class World:
     # How many of the next deliveries of an action GitHub's webhook loses on the way (with
     # `through_github`): {"queued": 2} loses the next two queued deliveries.
     lose: dict[str, int] = field(default_factory=dict)
+    lose_rate: float = 0.0  # and this share of every delivery, at random (chaos runs)
+    _random: random.Random = field(default_factory=lambda: random.Random(7))
 
     def through_github(self, post: Callable[[bytes, dict[str, str]], int]) -> None:
         """From now on deliveries leave through the fake GitHub's webhook, which records each
@@ -101,6 +104,7 @@ class World:
             lost = self.lose.get(payload["action"], 0) > 0
             if lost:
                 self.lose[payload["action"]] -= 1
+            lost = lost or (self.lose_rate > 0 and self._random.random() < self.lose_rate)
             _, status = self.github.send_hook("workflow_job", payload, lost=lost)
         else:
             status = self.deliver(payload)
