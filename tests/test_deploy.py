@@ -136,16 +136,13 @@ def test_every_namespaced_resource_names_one_of_the_two_namespaces() -> None:
 
 
 def settings_read() -> set[str]:
-    """Every environment variable RunnerHub reads: the settings' env_* names (with their _FILE
-    variants for strings and lists, as runnerhub/env.py reads them) and gunicorn.conf.py's."""
-    settings_source = (ROOT / "runnerhub" / "settings.py").read_text()
+    """Every environment variable RunnerHub reads: the env_* names of the settings and of
+    gunicorn.conf.py, each with its _FILE variant (runnerhub/env.py reads one for every kind)."""
     names = set()
-    for helper, name in re.findall(r'env_(str|int|bool|list)\(\s*"([A-Z0-9_]+)"', settings_source):
-        names.add(name)
-        if helper in ("str", "list"):
-            names.add(f"{name}_FILE")
-    gunicorn_source = (ROOT / "gunicorn.conf.py").read_text()
-    names |= set(re.findall(r"os\.environ\.get\(\s*['\"]([A-Z0-9_]+)['\"]", gunicorn_source))
+    for path in (ROOT / "runnerhub" / "settings.py", ROOT / "gunicorn.conf.py"):
+        source = path.read_text()
+        for name in re.findall(r"""env_(?:str|int|bool|list|float)\(\s*['"]([A-Z0-9_]+)['"]""", source):
+            names |= {name, f"{name}_FILE"}
     return names
 
 
@@ -163,7 +160,7 @@ def environment(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_the_settings_parser_finds_the_settings() -> None:
     names = settings_read()
     assert {"SECRET_KEY", "SECRET_KEY_FILE", "REDIS_URL_FILE", "RUNNER_NAMESPACE", "PORT"} <= names
-    assert "RUNNER_START_TIMEOUT_FILE" not in names  # env_int reads no file
+    assert {"RUNNER_START_TIMEOUT_FILE", "WEB_CONCURRENCY_FILE"} <= names  # every kind has one
 
 
 def test_every_variable_the_manifests_set_is_one_runnerhub_reads() -> None:
