@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.redis_server import RedisServer  # noqa: E402
+from tests.webhook_client import TEST_SECRET  # noqa: E402
 
 LABELS = [["ubuntu-24.04-riscv"], ["ubuntu-24.04-riscv-2xlarge"], ["ubuntu-24.04-riscv-rvv"]]
 
@@ -37,7 +38,7 @@ def setup(redis_url: str, database: Path) -> None:
             "RUNNERHUB_ENV": "prod",
             "REDIS_URL": redis_url,
             "DATABASE_URL": f"sqlite:///{database}",
-            "GITHUB_WEBHOOK_SECRET": "runnerhub-test-webhook-secret",
+            "GITHUB_WEBHOOK_SECRET": TEST_SECRET,
             "LOG_LEVEL": "WARNING",
         }
     )
@@ -120,6 +121,8 @@ def run(args: argparse.Namespace, redis_server: RedisServer) -> None:
         # 2. One pass as the active jobs grow; no account may start a runner.
         print("one pass, read + list + decide, accounts blocked (nothing started):")
         previous = None
+        for pod in kube.pods(NAMESPACE):  # a cluster with no runner pods, as at the start
+            kube.delete_pod_out_of_band(NAMESPACE, pod["metadata"]["name"])
         for size in (int(value) for value in args.sizes.split(",")):
             redis_server.client().flushall()
             scheduler.lead()
