@@ -49,6 +49,8 @@ LOG_TAIL_CHARS = 4000
 # Reasons a worker ends that mean its job did not get what it needed from it.
 FAILURES = frozenset({Why.POD_FAILED, Why.START_TIMEOUT, Why.POD_GONE, Why.INTERRUPTED})
 WHY_VALUES = frozenset(why.value for why in Why)
+# A rollback still failing after this long is given up (see _abandoned).
+ROLLBACK_GIVE_UP_SECONDS = 3600
 
 
 def name_prefix() -> str:
@@ -423,8 +425,14 @@ class Scheduler:
             log.warning("worker.rollback_deferred worker=%s why=rate_limited", worker.name)
             return
         except (GitHubError, KubernetesError) as exc:
-            log.warning("worker.rollback_deferred worker=%s error=%s", worker.name, exc)
-            return
+            if not _abandoned(worker, exc):
+                log.warning("worker.rollback_deferred worker=%s error=%s", worker.name, exc)
+                return
+            # GitHub will not let this App see the runner any more (uninstalled, suspended), or
+            # the rollback kept failing for an hour: the record goes, and the orphan sweep
+            # deletes whatever it can still reach.
+            log.warning("worker.rollback_abandoned worker=%s error=%s", worker.name, exc)
+            why = "rollback_abandoned"
         store.finish(self.holder, worker, {"reason": why})
         store.count({"runners_failed": 1, f"stopped:{why}": 1})
         report.rolled_back.append(worker.name)
@@ -522,6 +530,13 @@ class Scheduler:
                 self.lead()
             except store.StoreUnavailable:
                 pass
+
+
+def _abandoned(worker: Worker, error: Exception) -> bool:
+    """Whether a rollback that failed with `error` should stop trying."""
+    if isinstance(error, GitHubError) and error.status in (401, 403, 404, 410):
+        return True
+    return time.time() - worker.created_at > ROLLBACK_GIVE_UP_SECONDS
 
 
 def _reserved_worker(name: str, job: Job, target: Target) -> Worker:

@@ -284,3 +284,20 @@ def test_installation_tokens_are_reused_one_jit_call_per_runner(scheduler, world
     assert world.github.count("POST", r"/app/installations/\d+/access_tokens") == 1
     assert world.github.count("POST", r".*/generate-jitconfig") == 6
     assert world.github.count("GET", r"/orgs/thrifty/actions/runner-groups") == 1
+
+
+def test_a_rollback_github_will_never_allow_is_given_up_and_the_job_gets_a_new_runner(
+    scheduler, world
+):
+    org = world.account("uninstalled", 1201)
+    job = world.queue(org)
+    world.github.fail("POST", r".*/generate-jitconfig", 502)  # maybe made: must be looked up
+    world.github.fail("GET", r"/orgs/uninstalled/actions/runners", 404)  # and cannot be
+
+    report = scheduler.run_pass()
+
+    [abandoned] = report.rolled_back
+    assert store.worker_field(abandoned, "reason") == "rollback_abandoned"
+    assert store.worker_field(abandoned, "state") == "finished"
+    settle(scheduler, world)
+    assert job.status == "in_progress" and job.runner != abandoned
