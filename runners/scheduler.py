@@ -485,12 +485,15 @@ class Scheduler:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Lead or stand by until `stop` is set; wake on the events stream or the interval."""
-        store.ensure_group()
         renewer = threading.Thread(target=self._renew, args=(stop,), daemon=True)
         renewer.start()
+        grouped = False
         try:
             while not stop.is_set():
                 try:
+                    if not grouped:
+                        store.ensure_group()  # Redis may not answer yet: retried below
+                        grouped = True
                     if not self.holder and not self.lead():
                         stop.wait(max(1.0, settings.SCHEDULER_LEASE_SECONDS / 3))
                         continue

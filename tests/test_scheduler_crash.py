@@ -124,3 +124,14 @@ def test_killing_the_leader_at_each_step_leaves_one_runner_per_job_and_nothing_l
         30,
         f"the finished runners to be cleaned up: {world.leftovers()}",
     )
+
+
+def test_a_replica_started_while_redis_is_down_waits_for_it_and_then_leads(replicas, redis_server):
+    redis_server.stop()
+    first = replicas[0].start()
+    time.sleep(3)
+    assert first.alive(), first.output()
+
+    redis_server.start()
+
+    assert wait_for(leader_pid, 20, "the replica to lead") == first.pid
