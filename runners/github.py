@@ -283,13 +283,16 @@ class GitHubRunners:
         job = response.parsed_data
         return JobState(str(job.status), str(job.conclusion or ""), str(job.runner_name or ""))
 
-    def deliveries(self, cursor: str = "", per_page: int = 100) -> tuple[list[HookDelivery], str]:
-        """One page of the App's webhook deliveries, newest first, and the next page's cursor
-        ('' at the end). App JWT."""
+    def failed_deliveries(
+        self, cursor: str = "", per_page: int = 100
+    ) -> tuple[list[HookDelivery], str]:
+        """One page of the App's failed webhook deliveries (attempts), newest first, and the
+        next page's cursor ('' at the end). App JWT."""
         apps = self._github().rest.apps
         extra = {"cursor": cursor} if cursor else {}
         response = self._call(
-            "deliveries", lambda: apps.list_webhook_deliveries(per_page=per_page, **extra)
+            "deliveries",
+            lambda: apps.list_webhook_deliveries(per_page=per_page, status="failure", **extra),
         )
         items = [
             HookDelivery(

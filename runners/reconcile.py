@@ -128,17 +128,24 @@ def _due(job: Job, now: float) -> bool:
 
 
 def redeliver_failed(github: GitHubRunners, budget: Budget, now: float, report: Report) -> None:
-    """Ask GitHub to redeliver the App's deliveries of the last REDELIVERY_WINDOW_HOURS whose
-    every attempt failed, at most REDELIVERY_MAX_PER_RUN a run and MAX_REDELIVERIES each."""
+    """Ask GitHub to redeliver the App's deliveries of the last REDELIVERY_WINDOW_HOURS that
+    failed, at most REDELIVERY_MAX_PER_RUN a run and MAX_REDELIVERIES each.
+
+    Only failed attempts are listed (`status=failure`), so a busy App's thousands of good
+    deliveries cost no pages. A delivery is asked for again only when an attempt newer than
+    the one last redelivered failed too: one whose redelivery succeeded lists no newer failure.
+    (One that a maintainer redelivered by hand may be sent once more; deliveries are
+    idempotent.)
+    """
     since = now - settings.REDELIVERY_WINDOW_HOURS * 3600
-    attempts: dict[str, list[HookDelivery]] = {}
+    latest: dict[str, HookDelivery] = {}
     cursor = ""
     for _ in range(PAGES_PER_RUN):
         if not budget.allows(APP):
             report.over_budget += 1
             return
         try:
-            page, cursor = github.deliveries(cursor)
+            page, cursor = github.failed_deliveries(cursor)
         except RateLimited as exc:
             budget.paused[0] = exc.until
             return
@@ -147,40 +154,36 @@ def redeliver_failed(github: GitHubRunners, budget: Budget, now: float, report: 
             return
         finally:
             budget.spend(APP)
-        for delivery in page:
-            if delivery.delivered_at >= since:
-                attempts.setdefault(delivery.guid, []).append(delivery)
+        for attempt in page:
+            if attempt.delivered_at >= since and not attempt.succeeded:
+                known = latest.get(attempt.guid)
+                if known is None or attempt.delivered_at > known.delivered_at:
+                    latest[attempt.guid] = attempt
         if not cursor or not page or page[-1].delivered_at < since:
             break
     asked = store.read_redelivered()
-    failed = [
-        max(tries, key=lambda attempt: attempt.delivered_at)
-        for guid, tries in attempts.items()
-        if not any(attempt.succeeded for attempt in tries)
-    ]
-    failed.sort(key=lambda attempt: attempt.delivered_at)
-    for latest in failed:
+    for failed in sorted(latest.values(), key=lambda attempt: attempt.delivered_at):
         if len(report.redelivered) >= settings.REDELIVERY_MAX_PER_RUN:
             break
-        before = asked.get(latest.guid, {"count": 0, "attempt": 0})
-        if before["count"] >= MAX_REDELIVERIES or before["attempt"] == latest.delivery_id:
-            continue  # this failed attempt was redelivered already: wait for the new one
+        before = asked.get(failed.guid, {"count": 0, "attempt": 0})
+        if before["count"] >= MAX_REDELIVERIES or before["attempt"] >= failed.delivery_id:
+            continue  # redelivered since this attempt failed: its answer is the newer attempt
         if not budget.allows(APP):
             report.over_budget += 1
             break
         try:
-            github.redeliver(latest.delivery_id)
+            github.redeliver(failed.delivery_id)
         except RateLimited as exc:
             budget.paused[0] = exc.until
             break
         except GitHubError as exc:
-            log.warning("redelivery.failed guid=%s error=%s", latest.guid, exc)
+            log.warning("redelivery.failed guid=%s error=%s", failed.guid, exc)
             continue
         finally:
             budget.spend(APP)
-        store.remember_redelivery(latest.guid, before["count"] + 1, latest.delivery_id)
-        lifecycle.record_redelivery(latest.guid, latest.event, latest.action, latest.status_code)
-        report.redelivered.append(latest.guid)
-        log.info("redelivery.asked guid=%s event=%s status=%s", latest.guid, latest.event, latest.status_code)
+        store.remember_redelivery(failed.guid, before["count"] + 1, failed.delivery_id)
+        lifecycle.record_redelivery(failed.guid, failed.event, failed.action, failed.status_code)
+        report.redelivered.append(failed.guid)
+        log.info("redelivery.asked guid=%s event=%s status=%s", failed.guid, failed.event, failed.status_code)
     store.count({"redeliveries": len(report.redelivered)} if report.redelivered else {})
 
