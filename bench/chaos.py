@@ -37,7 +37,7 @@ from runners import store  # noqa: E402
 from tests.fake_github import FakeGitHub  # noqa: E402
 from tests.fake_kubernetes import FakeKubernetes  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
-from tests.runner_world import NAMESPACE, World  # noqa: E402
+from tests.runner_world import World  # noqa: E402
 from tests.servers import Gunicorn, SchedulerProcess  # noqa: E402
 from webhooks.keys import Keys  # noqa: E402
 
@@ -83,23 +83,16 @@ def main() -> None:
     settings.CACHES["default"]["LOCATION"] = redis_server.url
     workdir = Path(tempfile.mkdtemp(prefix="runnerhub-chaos-"))
     with FakeGitHub() as github, FakeKubernetes() as kube, Gunicorn(redis_server.url) as web:
-        env = {
-            "REDIS_URL": redis_server.url,
-            "GITHUB_APP_ID": str(github.app_id),
-            "GITHUB_APP_PRIVATE_KEY": github.private_key_pem,
-            "GITHUB_API_URL": github.url,
-            "KUBECONFIG": str(kube.write_kubeconfig(workdir / "kubeconfig")),
-            "RUNNER_NAMESPACE": NAMESPACE,
-            "LOG_LEVEL": "WARNING",
-            "SCHEDULER_INTERVAL_SECONDS": "1",
-            "SCHEDULER_LEASE_SECONDS": "3",
-            "POOL_MAX_PENDING_PODS": "25",
-            "ORPHAN_SWEEP_SECONDS": "15",
-            "RECONCILE_PENDING_AFTER": "60",
-            "RECONCILE_RUNNING_AFTER": "60",
-            "RECONCILE_INTERVAL_SECONDS": "10",
-            "REDELIVERY_INTERVAL_SECONDS": "10",
-        }
+        env = SchedulerProcess.environment(
+            github, kube, redis_server.url, workdir,
+            LOG_LEVEL="WARNING",
+            POOL_MAX_PENDING_PODS="25",
+            ORPHAN_SWEEP_SECONDS="15",
+            RECONCILE_PENDING_AFTER="60",
+            RECONCILE_RUNNING_AFTER="60",
+            RECONCILE_INTERVAL_SECONDS="10",
+            REDELIVERY_INTERVAL_SECONDS="10",
+        )  # fmt: skip
         SchedulerProcess.migrate(env, workdir / "scheduler.sqlite3")
         replicas = [SchedulerProcess(env, workdir / "scheduler.sqlite3").start() for _ in range(2)]
         world = World(kube, github, deliver=lambda payload: 0, lose_rate=0.05)

@@ -8,6 +8,14 @@ from django.conf import settings
 from django.test import Client
 
 from tests.redis_server import RedisServer
+from tests.scheduler_support import (  # noqa: F401  (the scheduler's fixtures, for every module)
+    fake_github,
+    fake_kube,
+    make_scheduler,
+    scheduler,
+    scheduler_settings,
+    world,
+)
 from tests.webhook_client import deliver_to
 from webhooks import config, proxy
 

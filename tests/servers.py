@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -285,6 +286,22 @@ class SchedulerProcess:
         }
         self.log = Path(tempfile.mkstemp(prefix="runnerhub-scheduler-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def environment(github: Any, kube: Any, redis_url: str, workdir: Path, **overrides: str) -> dict[str, str]:
+        """The settings that point a scheduler at the fake GitHub (`github`) and Kubernetes
+        (`kube`): only URLs and credentials, as in production; short intervals for tests."""
+        return {
+            "REDIS_URL": redis_url,
+            "GITHUB_APP_ID": str(github.app_id),
+            "GITHUB_APP_PRIVATE_KEY": github.private_key_pem,
+            "GITHUB_API_URL": github.url,
+            "KUBECONFIG": str(kube.write_kubeconfig(workdir / "kubeconfig")),
+            "RUNNER_NAMESPACE": "runnerhub-runners",
+            "SCHEDULER_INTERVAL_SECONDS": "1",
+            "SCHEDULER_LEASE_SECONDS": "3",
+            **overrides,
+        }
 
     @staticmethod
     def migrate(env: dict[str, str], database: Path) -> None:

@@ -21,15 +21,7 @@ from runners.pods import KUBERNETES_SCHEMA_VERSION, labels_of
 from tests import fake_kubernetes
 from tests.fake_kubernetes import FakeKubernetes
 from tests.runner_world import NAMESPACE, World
-from tests.scheduler_support import (  # noqa: F401  (fixtures)
-    fake_github,
-    fake_kube,
-    make_scheduler,
-    scheduler,
-    scheduler_settings,
-    settle,
-    world,
-)
+from tests.scheduler_support import settle
 from webhooks.keys import Keys
 
 ROOT = Path(__file__).resolve().parent.parent

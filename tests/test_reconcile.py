@@ -5,15 +5,7 @@ from django.test import Client
 
 from runners import store
 from tests.runner_world import World
-from tests.scheduler_support import (  # noqa: F401  (fixtures)
-    fake_github,
-    fake_kube,
-    make_scheduler,
-    scheduler,
-    scheduler_settings,
-    settle,
-    world,
-)
+from tests.scheduler_support import settle
 from webhooks.keys import Keys
 
 pytestmark = pytest.mark.django_db

@@ -10,15 +10,7 @@ from runners.decision import State
 from runners.github import Target
 from tests.factories import AccountFactory
 from tests.runner_world import NAMESPACE, World
-from tests.scheduler_support import (  # noqa: F401  (fixtures)
-    fake_github,
-    fake_kube,
-    make_scheduler,
-    scheduler,
-    scheduler_settings,
-    settle,
-    world,
-)
+from tests.scheduler_support import settle
 from webhooks.keys import Keys
 from webhooks.models import LabelMapping
 

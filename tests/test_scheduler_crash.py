@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from runners import store
-from tests.runner_world import NAMESPACE, World
-from tests.scheduler_support import fake_github, fake_kube, world  # noqa: F401  (fixtures)
+from tests.runner_world import World
 from tests.servers import SchedulerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -34,17 +33,9 @@ JOBS = 3
 
 @pytest.fixture
 def replicas(fake_github, fake_kube, redis_server, tmp_path: Path):
-    env = {
-        "REDIS_URL": redis_server.url,
-        "GITHUB_APP_ID": str(fake_github.app_id),
-        "GITHUB_APP_PRIVATE_KEY": fake_github.private_key_pem,
-        "GITHUB_API_URL": fake_github.url,
-        "KUBECONFIG": str(fake_kube.write_kubeconfig(tmp_path / "kubeconfig")),
-        "RUNNER_NAMESPACE": NAMESPACE,
-        "SCHEDULER_INTERVAL_SECONDS": "1",
-        "SCHEDULER_LEASE_SECONDS": "3",
-        "ORPHAN_SWEEP_SECONDS": "10",
-    }
+    env = SchedulerProcess.environment(
+        fake_github, fake_kube, redis_server.url, tmp_path, ORPHAN_SWEEP_SECONDS="10"
+    )
     database = tmp_path / "scheduler.sqlite3"
     SchedulerProcess.migrate(env, database)
     processes = [SchedulerProcess(env, database) for _ in range(2)]
