@@ -87,6 +87,8 @@ def main() -> None:
             github, kube, redis_server.url, workdir,
             LOG_LEVEL="WARNING",
             POOL_MAX_PENDING_PODS="25",
+            # A runner left over (its job went to another one) is reaped soon, not in 10 min.
+            RUNNER_IDLE_TIMEOUT="20",
             ORPHAN_SWEEP_SECONDS="15",
             RECONCILE_PENDING_AFTER="60",
             RECONCILE_RUNNING_AFTER="60",
