@@ -200,11 +200,11 @@ def decide(
             else:
                 rollbacks.append(worker)
                 continue
-        if worker.state == State.LAUNCHED and pod is not None and pod.phase == "Running":
+        runs_now = worker.state == State.LAUNCHED and pod is not None and pod.phase == "Running"
+        if runs_now:
             started.append(worker)
         live_per_account[worker.owner_id] += 1
-        is_starting = worker.state != State.RUNNING and worker not in started
-        if is_starting:
+        if worker.state != State.RUNNING and not runs_now:
             starting_per_board[worker.pool] += 1
         if not job_id:
             supply[worker.group].append(worker)
