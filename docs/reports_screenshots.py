@@ -131,12 +131,23 @@ def fill(url: str, store) -> None:
             deliver(url, "in_progress", with_runner(payload, "in_progress"))
             started = min(created + random.uniform(30, 300), now - 20)
         backdate(store, payload["workflow_job"]["id"], created, started, None)
+    # Workers as the scheduler records them: one running a job, one idle, one still starting.
     for login, owner_id, kind, repos in ACCOUNTS:
-        if kind == "Organization":
-            store.sadd(
-                KEYS.pool_workers(owner_id, "scw-em-rv1"),
-                *[f"rv-runner-{owner_id % 100}-{n}" for n in range(3)],
-            )
+        if kind != "Organization":
+            continue
+        for n, (state, age, since) in enumerate(
+            (("running", 1500, 1300), ("running", 700, 650), ("launched", 45, 40))
+        ):
+            name = f"runnerhub-prod-{owner_id % 1000:03d}{n}a7c9e"
+            store.sadd(KEYS.pool_workers(owner_id, "scw-em-rv1"), name)
+            store.hset(
+                KEYS.worker(name),
+                mapping={
+                    "state": state, "created_at": now - age, "updated_at": now - since,
+                    "label_key": "ubuntu-24.04-riscv", "k8s_pool": "scw-em-rv1",
+                    "job_id": str(30_000_000_000 + owner_id % 1000 * 10 + n) if n == 0 else "",
+                },
+            )  # fmt: skip
     # The delivery log's other stories: a job no mapping serves, a wrong secret, a ping.
     deliver(url, "queued", job_payload(999, labels=["ubuntu-latest"]))
     deliver(url, "queued", job_payload(998), secret="an-old-rotated-secret")
