@@ -223,6 +223,10 @@ def decide(
         available = sum(1 for worker in supply.get(group, ()) if worker.name not in stopped)
         for job in sorted(waiting, key=lambda job: (job.created_at, job.job_id))[available:]:
             uncovered[job.owner_id].append(job)
+    for queue in uncovered.values():  # oldest first within each account, across its groups
+        queue_sorted = sorted(queue, key=lambda job: (job.created_at, job.job_id))
+        queue.clear()
+        queue.extend(queue_sorted)
     starts, missing = _round_robin(uncovered, live_per_account, starting_per_board, limits)
     return Plan(
         links=tuple(links),

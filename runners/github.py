@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import redis
 from django.conf import settings
 from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub
 from githubkit.cache import RedisCacheStrategy
@@ -157,6 +158,9 @@ class GitHubRunners:
     def _call(self, what: str, call: Callable[[], T]) -> T:
         try:
             return call()
+        except redis.RedisError as exc:
+            # githubkit reads the installation token from its Redis cache on every call.
+            raise store.StoreUnavailable(type(exc).__name__) from exc
         except RateLimitExceeded as exc:
             until = time.time() + exc.retry_after.total_seconds()
             raise RateLimited(what, exc.response.status_code, until) from None

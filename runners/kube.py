@@ -18,6 +18,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from runners.decision import Pod
+from runners.pods import RUNNER_CONTAINER
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +154,13 @@ def _pod(item: Mapping[str, Any]) -> Pod:
         waiting, terminated = state.get("waiting"), state.get("terminated")
         if waiting and waiting.get("reason") and not reason:
             reason = waiting["reason"]
-        if terminated:
+        if terminated and container.get("name") == RUNNER_CONTAINER:
             exit_code = terminated.get("exitCode")
             reason = reason or terminated.get("reason") or ""
+            # A template's sidecar keeps the pod Running after the runner is done with its one
+            # job (restartPolicy Never): the runner's own end is the pod's.
+            if phase in ("Pending", "Running"):
+                phase = "Succeeded" if exit_code == 0 else "Failed"
     return Pod(
         name=item["metadata"]["name"],
         phase=phase,

@@ -1,6 +1,9 @@
 """What maintainers set for the runner pods in the admin: each node pool's resources and the
 templates that extend a pool's or a mapping's pods. The runners themselves live in Redis."""
+import logging
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -9,6 +12,8 @@ from django.db import models
 
 from runners import pods
 from webhooks.models import LabelMapping, validate_pool
+
+log = logging.getLogger(__name__)
 
 # A Kubernetes quantity: 500m, 2, 1.5, 4Gi, 512M ...
 QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
@@ -122,11 +127,37 @@ class MappingPodTemplate(models.Model):
         return f"pod template of {self.mapping}"
 
 
-def pod_settings() -> tuple[dict[str, RunnerPool], dict[int, dict[str, Any]]]:
-    """Every pool's settings by pool name, and every mapping's parsed template by mapping id."""
+@dataclass(frozen=True)
+class PodSettings:
+    """The pools' settings and the parsed templates, as one pass reads them."""
+
+    pools: dict[str, RunnerPool]
+    pool_templates: dict[str, dict[str, Any]]
+    mapping_templates: dict[int, dict[str, Any]]
+    # Pools and mappings whose template no longer parses (saved under older rules): their jobs
+    # get no runner until it is mended, and the others are not held up by them.
+    broken_pools: frozenset[str] = frozenset()
+    broken_mappings: frozenset[int] = frozenset()
+
+
+def pod_settings() -> PodSettings:
+    """Every pool's settings and every template, parsed once."""
     pools = {pool.pool: pool for pool in RunnerPool.objects.all()}
-    templates = {
-        row.mapping_id: pods.parse_template(row.pod_template)
-        for row in MappingPodTemplate.objects.all()
-    }
-    return pools, templates
+    pool_templates, broken_pools = _parsed(
+        (name, pool.pod_template) for name, pool in pools.items() if pool.pod_template
+    )
+    mapping_templates, broken_mappings = _parsed(
+        (row.mapping_id, row.pod_template) for row in MappingPodTemplate.objects.all()
+    )
+    return PodSettings(pools, pool_templates, mapping_templates, broken_pools, broken_mappings)
+
+
+def _parsed(rows: Iterable[tuple[Any, str]]) -> tuple[dict[Any, dict[str, Any]], frozenset[Any]]:
+    parsed, broken = {}, set()
+    for key, text in rows:
+        try:
+            parsed[key] = pods.parse_template(text)
+        except pods.TemplateError as exc:
+            log.error("pod_template.broken for=%s error=%s", key, exc)
+            broken.add(key)
+    return parsed, frozenset(broken)

@@ -160,14 +160,34 @@ def parse_template(text: str) -> dict[str, Any]:
     _only(spec, TEMPLATE_SPEC_KEYS, "spec.")
     if BOARD_SELECTOR in _mapping(spec.get("nodeSelector", {}), "spec.nodeSelector"):
         raise TemplateError(f"spec.nodeSelector.{BOARD_SELECTOR} is the mapping's pool")
-    for container in _sequence(spec.get("containers", []), "spec.containers"):
-        container = _mapping(container, "spec.containers[]")
-        if container.get("name") == RUNNER_CONTAINER:
-            _only(container, TEMPLATE_RUNNER_KEYS, "spec.containers[runner].")
-            for variable in _sequence(container.get("env", []), "env"):
+    for field in ("containers", "initContainers"):
+        for container in _sequence(spec.get(field, []), f"spec.{field}"):
+            container = _mapping(container, f"spec.{field}[]")
+            where = f"spec.{field}[{container.get('name', '')}]"
+            if container.get("name") == RUNNER_CONTAINER:
+                if field == "initContainers":
+                    raise TemplateError(f"{where}: the name {RUNNER_CONTAINER} is the runner's")
+                _only(container, TEMPLATE_RUNNER_KEYS, "spec.containers[runner].")
+            for variable in _sequence(container.get("env", []), f"{where}.env"):
                 if _mapping(variable, "env[]").get("name") == JIT_ENV:
                     raise TemplateError(f"{JIT_ENV} comes from the runner's Secret only")
+            _unprivileged(_mapping(container.get("securityContext", {}), f"{where}.securityContext"), where)
+    for volume in _sequence(spec.get("volumes", []), "spec.volumes"):
+        volume = _mapping(volume, "spec.volumes[]")
+        if "hostPath" in volume:
+            raise TemplateError("spec.volumes: a hostPath volume would reach into the board")
+        sources = _mapping(volume.get("projected", {}), "projected").get("sources", [])
+        if any("serviceAccountToken" in _mapping(source, "sources[]") for source in sources):
+            raise TemplateError("spec.volumes: runners get no service account token")
     return template
+
+
+def _unprivileged(context: Mapping[str, Any], where: str) -> None:
+    """Untrusted workflow code runs in these containers, on boards later jobs reuse."""
+    if context.get("privileged") or context.get("allowPrivilegeEscalation"):
+        raise TemplateError(f"{where}.securityContext: no privileged containers")
+    if _mapping(context.get("capabilities", {}), "capabilities").get("add"):
+        raise TemplateError(f"{where}.securityContext.capabilities.add: no added capabilities")
 
 
 def check_template(template: Mapping[str, Any]) -> None:

@@ -17,12 +17,12 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django import db
 
 from runners import pods, reconcile, store
 from runners.decision import (
@@ -38,7 +38,7 @@ from runners.decision import (
 )
 from runners.github import Busy, GitHubError, GitHubRunners, RateLimited, Target
 from runners.kube import Cluster, KubernetesError
-from runners.models import DEFAULT_DEADLINE_SECONDS, RunnerPool, pod_settings
+from runners.models import DEFAULT_DEADLINE_SECONDS, PodSettings, pod_settings
 from runners.store import Fenced
 from webhooks.models import Account
 
@@ -103,7 +103,17 @@ class Scheduler:
 
     def lead(self) -> bool:
         """Take or renew the lease. Returns whether this replica leads now."""
-        outcome, value = store.take_lease(self.replica, self.holder, settings.SCHEDULER_LEASE_SECONDS)
+        held = self.holder
+        outcome, value = store.take_lease(self.replica, held, settings.SCHEDULER_LEASE_SECONDS)
+        if outcome == "acquired" and held:
+            # The lease ran out while this replica held it: another may have led meanwhile and
+            # undone what this one was doing. The pass under way must stop; the new lease is
+            # given back, and the next pass takes a fresh one and decides again.
+            log.warning("scheduler.lease_lapsed replica=%s", self.replica)
+            store.release_lease(value)
+            self.holder = ""
+            self._lost.set()
+            return False
         if outcome in ("acquired", "renewed"):
             if outcome == "acquired":
                 log.info("scheduler.leading replica=%s lease=%s", self.replica, value)
@@ -147,6 +157,8 @@ class Scheduler:
         began = time.monotonic()
         report = PassReport()
         now = time.time()
+        # A long-running process: a connection the database dropped is not reused.
+        db.close_old_connections()
         jobs = store.read_demand()
         drained = self._converge(jobs, now, report)
         if drained:
@@ -219,7 +231,7 @@ class Scheduler:
                 for github_id, cap, blocked in rows
                 if blocked or cap is not None
             }
-        except DatabaseError as exc:
+        except db.Error as exc:
             log.error("scheduler.database_error kind=%s keeping=last_caps", type(exc).__name__)
         return Limits(
             start_timeout=settings.RUNNER_START_TIMEOUT,
@@ -232,21 +244,19 @@ class Scheduler:
 
     def _start_all(self, starts: Iterable[Start], report: PassReport) -> None:
         try:
-            pools, templates = pod_settings()
-        except DatabaseError as exc:
+            pod = pod_settings()
+        except db.Error as exc:
             log.error("scheduler.database_error kind=%s starts=deferred", type(exc).__name__)
             return
         for start in starts:
-            self._start(start, pools, templates, report)
+            self._start(start, pod, report)
 
-    def _start(
-        self,
-        start: Start,
-        pools: Mapping[str, RunnerPool],
-        templates: Mapping[int, Mapping[str, Any]],
-        report: PassReport,
-    ) -> None:
+    def _start(self, start: Start, pod: PodSettings, report: PassReport) -> None:
         job = start.job
+        mapping = int(job.mapping_id) if job.mapping_id.isdigit() else None
+        if job.pool in pod.broken_pools or mapping in pod.broken_mappings:
+            report.skipped["broken_template"] = report.skipped.get("broken_template", 0) + 1
+            return
         try:
             target = self._target(job)
         except GitHubError as exc:
@@ -286,8 +296,11 @@ class Scheduler:
                 self._discard(worker, "register_refused", report)
             return
         worker = replace(worker, runner_id=str(runner_id), state=State.REGISTERED)
-        store.advance(self.holder, worker, {"state": State.REGISTERED, "runner_id": runner_id})
-        spec = self._spec(worker, job, pools, templates)
+        if not store.advance(self.holder, worker, {"state": State.REGISTERED, "runner_id": runner_id}):
+            # Finished meanwhile (rolled back by a replica that led while this one was paused).
+            self._roll_back(worker, report, why="superseded")
+            return
+        spec = self._spec(worker, job, pod)
         try:
             self._check_lease()
             pod_uid = self.cluster.create_pod(pods.pod_manifest(spec))
@@ -297,7 +310,9 @@ class Scheduler:
             log.warning("worker.launch_failed worker=%s status=%s", name, exc.status)
             self._roll_back(worker, report, why="launch_failed")
             return
-        store.advance(self.holder, worker, {"state": State.LAUNCHED, "pod_uid": pod_uid})
+        if not store.advance(self.holder, worker, {"state": State.LAUNCHED, "pod_uid": pod_uid}):
+            self._roll_back(worker, report, why="launch_failed")
+            return
         store.observe_latency(time.time() - job.created_at)
         store.count({"runners_started": 1})
         report.started.append(name)
@@ -325,19 +340,16 @@ class Scheduler:
         store.remember_target(job.entity_id, target.dumps())
         return target
 
-    def _spec(
-        self,
-        worker: Worker,
-        job: Job,
-        pools: Mapping[str, RunnerPool],
-        templates: Mapping[int, Mapping[str, Any]],
-    ) -> pods.RunnerSpec:
-        pool = pools.get(job.pool)
-        chosen = []
-        if pool is not None and pool.pod_template:
-            chosen.append(pods.parse_template(pool.pod_template))
-        if job.mapping_id.isdigit() and int(job.mapping_id) in templates:
-            chosen.append(templates[int(job.mapping_id)])
+    def _spec(self, worker: Worker, job: Job, pod: PodSettings) -> pods.RunnerSpec:
+        pool = pod.pools.get(job.pool)
+        chosen = [
+            template
+            for template in (
+                pod.pool_templates.get(job.pool),
+                pod.mapping_templates.get(int(job.mapping_id)) if job.mapping_id.isdigit() else None,
+            )
+            if template
+        ]
         return pods.RunnerSpec(
             name=worker.name,
             env=settings.RUNNERHUB_ENV,
@@ -369,11 +381,23 @@ class Scheduler:
                 try:
                     self.github.deregister(Target.loads(worker.target), int(worker.runner_id))
                 except Busy:
-                    if pod is not None and pod.phase == "Running":
-                        store.advance(self.holder, worker, {"state": State.RUNNING, "reason": ""})
+                    # It just took a job. The pod's phase was read at the start of the pass and
+                    # may be behind: only a pod known to be over is deleted all the same.
+                    if pod is not None and pod.phase not in ("Succeeded", "Failed"):
+                        store.advance(
+                            self.holder, worker, {"state": State.RUNNING, "reason": ""}, started=True
+                        )
                         report.kept.append(worker.name)
                         log.info("worker.kept worker=%s why=busy", worker.name)
                         return
+                except RateLimited as exc:
+                    self.paused[Target.loads(worker.target).installation_id] = exc.until
+                    raise
+                except GitHubError as exc:
+                    if not _abandoned(worker, exc):
+                        raise
+                    # GitHub will never let this App delete it: the pod goes all the same.
+                    log.warning("worker.deregister_abandoned worker=%s error=%s", worker.name, exc)
             tail = ""
             if pod is not None and pod.phase in ("Succeeded", "Failed"):
                 tail = self.cluster.log_tail(worker.name, LOG_TAIL_LINES)[-LOG_TAIL_CHARS:]

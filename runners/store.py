@@ -7,7 +7,6 @@ off from Redis) cannot change anything, however late its calls arrive.
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -229,7 +228,8 @@ def reserve(
                 k.board_starting(job.pool), k.pool_jobs(job.entity_id, job.pool),
             ],
             args=[
-                holder, name, label_key(job.labels), job.image, account_cap or 0, board_cap,
+                holder, name, label_key(job.labels), job.image,
+                -1 if account_cap is None else account_cap, board_cap,
                 k.job_pattern, k.worker_pattern,
                 json.dumps({state: True for state in SUPPLY_STATES}),
                 *_flatten(fields),

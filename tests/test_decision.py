@@ -134,3 +134,10 @@ def test_a_pod_that_starts_running_is_marked_running():
     plan = decide([job("1")], [worker("w", State.LAUNCHED)], running("w"), frozenset(), LIMITS, NOW)
     assert [w.name for w in plan.started] == ["w"]
     assert plan.starts == ()
+
+
+def test_within_an_account_the_oldest_job_starts_first_whatever_its_label_set():
+    jobs = [job("10", labels=["a"], age=10), job("11", labels=["a"], age=5),
+            job("99", labels=["b"], age=500)]  # fmt: skip
+    limits = Limits(600, 300, 4, account_caps={"1": 1})
+    assert [start.job.job_id for start in decide(jobs, [], {}, frozenset(), limits, NOW).starts] == ["99"]

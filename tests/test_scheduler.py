@@ -293,3 +293,76 @@ def test_a_rollback_github_will_never_allow_is_given_up_and_the_job_gets_a_new_r
     assert store.worker_field(abandoned, "state") == "finished"
     settle(scheduler, world)
     assert job.status == "in_progress" and job.runner != abandoned
+
+
+def test_a_pools_template_and_resources_reach_its_pods(scheduler, world):
+    from runners.models import RunnerPool
+
+    RunnerPool.objects.create(
+        pool="scw-em-rv1", cpu_request="2", memory_limit="8Gi",
+        pod_template="spec: {tolerations: [{key: riseproject.dev/board, operator: Exists}]}",
+    )  # fmt: skip
+    world.queue(world.account("templated", 1301))
+
+    scheduler.run_pass()
+
+    [pod] = world.runner_pods()  # the fake validated it against the pinned schema
+    assert pod["spec"]["tolerations"] == [{"key": "riseproject.dev/board", "operator": "Exists"}]
+    assert pod["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "2"}, "limits": {"memory": "8Gi"}
+    }
+
+
+def test_a_template_that_no_longer_parses_holds_up_only_its_own_pool(scheduler, world):
+    from runners.models import RunnerPool
+
+    # Saved before today's rules (the admin would refuse it now).
+    RunnerPool.objects.bulk_create([RunnerPool(pool="scw-em-rv1", pod_template="spec: {hostPID: true}")])
+    org = world.account("broken-template", 1401)
+    world.queue(org, ["ubuntu-24.04-riscv"])
+    world.queue(org, ["ubuntu-24.04-riscv-rvv"])
+
+    report = scheduler.run_pass()
+
+    assert report.skipped == {"broken_template": 1}
+    [pod] = world.runner_pods()
+    assert pod["spec"]["nodeSelector"] == {"riseproject.dev/board": "cloudv10x-rvv"}
+
+
+def test_a_runner_that_took_a_job_is_kept_even_when_the_pod_phase_read_is_behind(scheduler, world, settings):
+    settings.RUNNER_START_TIMEOUT = 10
+    org = world.account("racing", 1501)
+    job = world.queue(org)
+    scheduler.run_pass()
+    [pod] = world.runner_pods()
+    name = pod["metadata"]["name"]
+    store.client().hset(Keys("prod").worker(name), "updated_at", "1")  # Pending for long, it seems
+    world.github.set_runner(name, status="online", busy=True)  # but it just started and took a job
+
+    report = scheduler.run_pass()
+
+    assert report.kept == [name] and report.stopped == []
+    assert world.kube.pod(NAMESPACE, name) is not None
+    [worker] = store.read_workers()
+    assert worker.state == State.RUNNING
+    assert not store.client().sismember(Keys("prod").board_starting("scw-em-rv1"), name)
+    assert job.status == "queued"
+
+
+def test_the_runner_containers_own_end_ends_the_pod_whatever_its_sidecars_do():
+    from runners.kube import _pod
+
+    item = {
+        "metadata": {"name": "w", "creationTimestamp": "2026-12-01T10:00:00Z"},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {"name": "runner", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
+                {"name": "sidecar", "state": {"running": {}}},
+            ],
+        },
+    }
+    pod = _pod(item)
+    assert (pod.phase, pod.exit_code, pod.reason) == ("Succeeded", 0, "Completed")
+    item["status"]["containerStatuses"][0]["state"]["terminated"] = {"exitCode": 1, "reason": "Error"}
+    assert _pod(item).phase == "Failed"

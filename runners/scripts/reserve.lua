@@ -11,31 +11,40 @@ local first_field = 10
 
 if redis.call('GET', lease_key) ~= holder then return 'fenced' end
 if redis.call('EXISTS', worker_key) == 1 then return 'exists' end
-if account_cap > 0 and redis.call('SCARD', account_workers_key) >= account_cap then
+-- A cap of -1 is none; 0 is a blocked account's.
+if account_cap >= 0 and redis.call('SCARD', account_workers_key) >= account_cap then
   return 'account_cap'
 end
 if redis.call('SCARD', starting_key) >= board_cap then return 'board_cap' end
 
--- The same label set as the scheduler's: ASCII lower case, sorted, without repeats.
-local function key_of(labels_json)
+-- The wanted label set (the scheduler's canonical key: ASCII lower case, sorted, no repeats).
+-- A job's labels are compared with it as a set, never sorted here: Lua sorts strings by the
+-- server's locale, Python by code point.
+local wanted, wanted_count = {}, 0
+for label in string.gmatch(label_key, '[^\n]+') do
+  wanted[label] = true
+  wanted_count = wanted_count + 1
+end
+
+local function same_labels(labels_json)
   local ok, labels = pcall(cjson.decode, labels_json or '[]')
-  if not ok or type(labels) ~= 'table' then return '' end
-  local seen, out = {}, {}
+  if not ok or type(labels) ~= 'table' then return false end
+  local seen, count = {}, 0
   for _, label in ipairs(labels) do
     local lower = string.lower(tostring(label))
+    if not wanted[lower] then return false end
     if not seen[lower] then
       seen[lower] = true
-      out[#out + 1] = lower
+      count = count + 1
     end
   end
-  table.sort(out)
-  return table.concat(out, '\n')
+  return count == wanted_count
 end
 
 local pending = 0
 for _, job_id in ipairs(redis.call('SMEMBERS', pool_jobs_key)) do
   local job = redis.call('HMGET', string.format(job_pattern, job_id), 'status', 'labels', 'k8s_image')
-  if job[1] == 'pending' and job[3] == image and key_of(job[2]) == label_key then
+  if job[1] == 'pending' and job[3] == image and same_labels(job[2]) then
     pending = pending + 1
   end
 end
