@@ -269,8 +269,10 @@ def _idle_reaping(
     group has more runners than jobs; the longest idle first, never more than the excess."""
     stops = []
     for group, workers in supply.items():
-        excess = len(workers) - len(pending.get(group, ()))
+        waiting = pending.get(group, ())
+        excess = len(workers) - len(waiting)
         if excess <= 0:
+            stops.extend(_not_taking_jobs(workers, waiting, limits, now))
             continue
         drained = group in limits.drained
         idle = sorted(
@@ -284,6 +286,22 @@ def _idle_reaping(
         )
         stops.extend(Stop(worker, Why.IDLE) for worker in idle[:excess])
     return stops
+
+
+def _not_taking_jobs(
+    workers: Sequence[Worker], waiting: Sequence[Job], limits: Limits, now: float
+) -> list[Stop]:
+    """Running workers that stayed idle for the whole idle timeout while a job they could take
+    waited all along: their runner never came online (a broken image, no network). They are
+    replaced rather than left to cover those jobs until the pod's deadline."""
+    oldest = min((job.created_at for job in waiting), default=now)
+    return [
+        Stop(worker, Why.IDLE, "not taking jobs")
+        for worker in workers
+        if worker.state == State.RUNNING
+        and now - worker.updated_at > limits.idle_timeout
+        and oldest < worker.updated_at
+    ]
 
 
 def _round_robin(

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 APP = "app"  # the budget of the App's own JWT calls (deliveries)
 # At most this many redeliveries are asked for one delivery, however often it fails.
 MAX_REDELIVERIES = 3
-PAGES_PER_RUN = 10
+PAGES_PER_RUN = 30
+# Lookups per reconciliation round, so that a backlog cannot hold up a pass for minutes.
+MAX_LOOKUPS_PER_ROUND = 50
 # GitHub's statuses of a job, as RunnerHub's.
 GITHUB_STATUS = {
     "queued": "pending", "waiting": "pending", "pending": "pending", "requested": "pending",
@@ -84,10 +86,14 @@ def reconcile_jobs(
     due = sorted(
         (job for job in jobs if _due(job, now)), key=lambda job: (job.last_news, job.job_id)
     )
+    unanswered: set[str] = set()
     for job in due:
         installation = job.installation_id
-        if not installation.isdigit():
+        if not installation.isdigit() or installation in unanswered:
             continue  # only a job recorded from an App delivery can be looked up
+        if len(report.checked) >= MAX_LOOKUPS_PER_ROUND:
+            report.over_budget += 1
+            continue
         if not budget.allows(installation):
             report.over_budget += 1
             continue
@@ -98,6 +104,8 @@ def reconcile_jobs(
             continue
         except GitHubError as exc:
             log.warning("reconcile.lookup_failed job_id=%s error=%s", job.job_id, exc)
+            if exc.status == 0 or exc.status >= 500:
+                unanswered.add(installation)  # not again this round: the pass has runners to start
             continue
         finally:
             # Counted in the window GitHub's answer names (the first answer teaches it).

@@ -36,7 +36,7 @@ from runners.decision import (
     Worker,
     decide,
 )
-from runners.github import Busy, GitHubError, GitHubRunners, RateLimited, Target
+from runners.github import Busy, GitHubError, GitHubRunners, NotFound, RateLimited, Target
 from runners.kube import Cluster, KubernetesError
 from runners.models import DEFAULT_DEADLINE_SECONDS, PodSettings, pod_settings
 from runners.store import Fenced
@@ -500,6 +500,9 @@ class Scheduler:
                     log.info("orphan.runner_deleted runner=%s target=%s", runner.name, target.label)
             except RateLimited as exc:
                 self.paused[target.installation_id] = exc.until
+            except NotFound:
+                # Uninstalled, or the repository is gone: nothing of ours can be there now.
+                store.forget_target(entity_id)
             except GitHubError as exc:
                 log.warning("orphan.sweep_failed entity=%s error=%s", entity_id, exc)
         store.count({"orphans_deleted": len(report.orphans)} if report.orphans else {})

@@ -328,6 +328,11 @@ def remember_target(entity_id: str, target: str) -> None:
         client().hset(keys().github_targets, entity_id, target)
 
 
+def forget_target(entity_id: str) -> None:
+    with _unavailable_on_error():
+        client().hdel(keys().github_targets, entity_id)
+
+
 def read_targets() -> dict[str, str]:
     with _unavailable_on_error():
         values = client().hgetall(keys().github_targets)

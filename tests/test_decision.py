@@ -141,3 +141,14 @@ def test_within_an_account_the_oldest_job_starts_first_whatever_its_label_set():
             job("99", labels=["b"], age=500)]  # fmt: skip
     limits = Limits(600, 300, 4, account_caps={"1": 1})
     assert [start.job.job_id for start in decide(jobs, [], {}, frozenset(), limits, NOW).starts] == ["99"]
+
+
+def test_a_running_runner_that_never_takes_the_job_waiting_for_it_is_replaced():
+    waiting = job("1", age=2000)
+    broken = worker("broken", since=400)  # running, idle for longer than the timeout
+    plan = decide([waiting], [broken], running("broken"), frozenset(), LIMITS, NOW)
+    assert [(stop.worker.name, stop.detail) for stop in plan.stops] == [("broken", "not taking jobs")]
+    assert [start.job.job_id for start in plan.starts] == ["1"]
+    # A job that arrived after the runner came up has not waited for it all along.
+    fresh = job("2", age=100)
+    assert decide([fresh], [broken], running("broken"), frozenset(), LIMITS, NOW).stops == ()
