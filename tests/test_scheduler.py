@@ -366,3 +366,79 @@ def test_the_runner_containers_own_end_ends_the_pod_whatever_its_sidecars_do():
     assert (pod.phase, pod.exit_code, pod.reason) == ("Succeeded", 0, "Completed")
     item["status"]["containerStatuses"][0]["state"]["terminated"] = {"exitCode": 1, "reason": "Error"}
     assert _pod(item).phase == "Failed"
+
+
+def test_a_named_runner_group_is_created_once_when_missing_and_used(scheduler, world, settings):
+    settings.RUNNER_GROUP = "riscv-boards"
+    org = world.account("grouped", 1601)
+    for _ in range(3):
+        world.queue(org)
+
+    scheduler.run_pass()
+
+    assert world.github.count("POST", r"/orgs/grouped/actions/runner-groups") == 1
+    [group_id] = {runner["runner_group_id"] for runner in world.github.runners()}
+    assert group_id != 1  # not the Default group
+    scheduler.run_pass()
+    assert world.github.count("GET", r"/orgs/grouped/actions/runner-groups") == 1  # cached
+
+
+def test_replicas_share_the_installation_token_through_redis(make_scheduler, world):
+    org = world.account("shared-token", 1701)
+    first = make_scheduler("replica-a")
+    assert first.lead()
+    world.queue(org)
+    first.run_pass()
+    first.resign()
+    second = make_scheduler("replica-b")
+    assert second.lead()
+    world.queue(org)
+
+    second.run_pass()
+
+    assert len(world.runner_pods()) == 2
+    assert world.github.count("POST", r"/app/installations/\d+/access_tokens") == 1
+
+
+def test_metrics_count_the_github_calls_and_runners_of_a_pass(scheduler, world, client):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    world.queue(world.account("counted", 1801))
+    scheduler.run_pass()
+
+    families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").content.decode())}
+    calls = {s.labels["kind"]: s.value for s in families["runnerhub_github_calls"].samples}
+    assert calls["jit"] == 1 and calls["token"] == 1
+    assert families["runnerhub_runners_started"].samples[0].value == 1
+    states = {s.labels["state"]: s.value for s in families["runnerhub_workers_by_state"].samples}
+    assert states["launched"] == 1
+    [leader] = families["runnerhub_scheduler_leader"].samples
+    assert leader.labels == {"replica": "replica-a"}
+    [bucket_count] = [s.value for s in families["runnerhub_queue_to_pod_seconds"].samples
+                      if s.name == "runnerhub_queue_to_pod_seconds_count"]  # fmt: skip
+    assert bucket_count == 1
+
+
+def test_run_scheduler_names_a_missing_setting_and_does_nothing(settings, redis_client):
+    from django.core.management import CommandError, call_command
+
+    settings.GITHUB_APP_ID = ""
+    with pytest.raises(CommandError, match="GITHUB_APP_ID"):
+        call_command("run_scheduler", "--once")
+    assert redis_client.get(Keys("prod").scheduler_lease) is None
+
+
+def test_run_scheduler_once_runs_one_pass_and_gives_the_lease_back(scheduler_settings, fake_kube, world, tmp_path, monkeypatch):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    monkeypatch.setenv("KUBECONFIG", str(fake_kube.write_kubeconfig(tmp_path / "kubeconfig")))
+    world.queue(world.account("once", 1901))
+    out = StringIO()
+
+    call_command("run_scheduler", "--once", stdout=out)
+
+    assert out.getvalue().startswith("started 1, stopped 0")
+    assert len(world.runner_pods()) == 1
+    assert store.lease_holder() == ""
