@@ -52,6 +52,7 @@ run: deps redis-server
 	@test -s $(RUN)/webhook-secret || \
 		$(BIN)/python -c "import secrets; print(secrets.token_hex(24))" > $(RUN)/webhook-secret
 	@export DEBUG=$${DEBUG:-1} REDIS_URL=$(REDIS_URL) PORT=$(PORT) \
+		BIND_HOST=$${BIND_HOST:-127.0.0.1} \
 		GITHUB_WEBHOOK_SECRET=$${GITHUB_WEBHOOK_SECRET:-$$(cat $(RUN)/webhook-secret)}; \
 	$(BIN)/python manage.py migrate --noinput -v0 && \
 	$(BIN)/python manage.py collectstatic --noinput -v0 && \

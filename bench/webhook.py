@@ -5,9 +5,19 @@ One target:
         --secret "$GITHUB_WEBHOOK_SECRET" [--env prod] [--jobs 2000] [--concurrency 16]
 
 Side by side with the practical limit (a raw WSGI app doing only the irreducible work, in
-../shared/bench/limit_app.py), both started here under the same gunicorn settings and a Redis of
-their own, measured in alternating rounds so that drift on a shared machine hits both alike:
-    python bench/webhook.py --compare [--workers 2] [--rounds 3]
+bench/limit_app.py), both started here under the same gunicorn settings and one Redis, measured
+in alternating rounds so that drift on a shared machine hits both alike. The client is `wrk`
+(Debian's package, driven by bench/wrk_deliveries.lua), which takes little of the CPU both
+servers need; `--client python` uses threads of this process instead, where wrk is missing.
+Besides throughput and latency it reports Redis's own time per delivery (INFO commandstats) and
+the CPU the gunicorn workers spent per delivery (user and system, from /proc):
+    python bench/webhook.py --compare [--workers 2] [--rounds 3] [--client wrk|python]
+
+Where the time goes, without HTTP: the WSGI application gunicorn serves (WSGI_APPLICATION)
+and the limit app, called directly in this process, one thread, the same Redis: Python CPU per
+delivery, Redis's time per delivery, and Redis memory per retained completed job (its hash,
+history entry, and its share of the events stream and the delivery log):
+    python bench/webhook.py --in-process [--jobs 2000]
 
 What waiting for a replica costs (REDIS_MIN_REPLICAS_ACK): a primary and a replica, and two
 RunnerHubs writing to it under gunicorn.conf.py's threaded workers, one with the WAIT (1 replica)
@@ -18,10 +28,17 @@ Every delivery is about 8.5 kB, shaped like GitHub's example payloads. Afterward
 hold exactly what was sent: every job completed, every pool set empty.
 """
 import argparse
+import io
 import json
+import os
+import shutil
+import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +51,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.webhook_client import json_delivery_headers  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
-TEMPLATE = SHARED / "fixtures" / "github" / "workflow_job.queued.payload.json"
+BENCH = ROOT / "bench"
+TEMPLATE = ROOT / "tests" / "fixtures" / "github" / "workflow_job.queued.payload.json"
 LABEL = "ubuntu-24.04-riscv"
 POOL = "scw-em-rv1"
 ORGS = 10
@@ -55,13 +72,17 @@ class Figures:
     requests: int
     errors: int
     seconds: float
-    latencies: list[float]
+    latencies: list[float]  # seconds, from the Python client
+    p50_ms: float | None = None  # from wrk, which keeps its own histogram
+    p99_ms: float | None = None
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
 
     def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return {0.50: self.p50_ms, 0.99: self.p99_ms}[q] or 0.0
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
@@ -135,6 +156,62 @@ def send(base_url: str, batch: list[Delivery], concurrency: int) -> Figures:
     return Figures(len(batch), sum(not ok for _, ok in results), seconds, [t for t, _ in results])
 
 
+def wire(base_url: str, delivery: Delivery) -> bytes:
+    """The delivery as the raw bytes of an HTTP/1.1 request on a connection of its own."""
+    url = urlsplit(base_url)
+    head = f"POST / HTTP/1.1\r\nHost: {url.hostname}:{url.port}\r\nConnection: close\r\n"
+    head += f"Content-Length: {len(delivery.body)}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in delivery.headers.items())
+    return head.encode() + b"\r\n" + delivery.body
+
+
+def send_wrk(base_url: str, batch: list[Delivery], concurrency: int, seconds: int) -> Figures:
+    """POST deliveries from `batch`, in order, for `seconds` with wrk: `concurrency`
+    connections over two threads, each delivery at most once (the batch must outlast the run).
+
+    The rate, errors and latency percentiles are wrk's own (latency from a request's first byte
+    written to its answer); they reach this process as one JSON line from
+    bench/wrk_deliveries.lua. Deliveries in flight when the time is up are not counted.
+    """
+    work = Path(tempfile.mkdtemp(prefix="runnerhub-wrk-"))
+    try:
+        with open(work / "requests", "wb") as requests:
+            for delivery in batch:
+                request = wire(base_url, delivery)
+                requests.write(b"%d\n" % len(request) + request)
+        threads = min(2, concurrency)
+        done = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
+             "-s", str(BENCH / "wrk_deliveries.lua"), base_url + "/", "--",
+             str(work / "requests"), str(threads)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    try:
+        line = next(text for text in done.stdout.splitlines() if text.startswith("{"))
+    except StopIteration:
+        raise RuntimeError(f"wrk gave no figures:\n{done.stdout}\n{done.stderr}") from None
+    figures = json.loads(line)
+    if figures["wrapped"]:
+        raise RuntimeError(f"wrk ran out of deliveries (raise --jobs or lower --seconds): {figures}")
+    return Figures(
+        figures["requests"], figures["refused"] + figures["socket_errors"], figures["seconds"],
+        [], p50_ms=figures["p50_ms"], p99_ms=figures["p99_ms"],
+    )  # fmt: skip
+
+
+def interleaved(first_id: int, jobs: int, secret: str, block: int = 100) -> list[Delivery]:
+    """Queued and completed deliveries of `jobs` jobs, a block of queued then the same jobs'
+    completed: whatever prefix a timed run sends is half queued, half completed."""
+    made = []
+    for start in range(first_id, first_id + jobs, block):
+        count = min(block, first_id + jobs - start)
+        made += deliveries(start, count, "queued", secret)
+        made += deliveries(start, count, "completed", secret)
+    return made
+
+
 def verify(redis_url: str, env: str, sent: list[Delivery]) -> list[str]:
     """What Redis should hold and does not: every job completed, every pool set empty."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
@@ -158,30 +235,52 @@ def run(base_url: str, redis_url: str, env: str, secret: str, first_id: int, job
     problems = verify(redis_url, env, queued)
     for problem in problems[:10]:
         print(f"  redis: {problem}", file=sys.stderr)
-    return Figures(
-        sum(f.requests for f in figures),
-        sum(f.errors for f in figures) + len(problems),
-        sum(f.seconds for f in figures),
-        [t for f in figures for t in f.latencies],
-    )
+    merged = merge(figures)
+    return Figures(merged.requests, merged.errors + len(problems), merged.seconds,
+                   merged.latencies, merged.p50_ms, merged.p99_ms)  # fmt: skip
 
 
 def merge(runs: list[Figures]) -> Figures:
-    return Figures(
-        sum(f.requests for f in runs),
-        sum(f.errors for f in runs),
-        sum(f.seconds for f in runs),
-        [t for f in runs for t in f.latencies],
-    )
+    """The runs as one. wrk's histograms cannot be merged here: its percentiles are then the
+    mean of the runs' percentiles, weighted by their requests."""
+    requests = sum(f.requests for f in runs)
+    latencies = [t for f in runs for t in f.latencies]
+    p50 = p99 = None
+    if not latencies:
+        p50 = sum((f.p50_ms or 0) * f.requests for f in runs) / requests
+        p99 = sum((f.p99_ms or 0) * f.requests for f in runs) / requests
+    return Figures(requests, sum(f.errors for f in runs), sum(f.seconds for f in runs),
+                   latencies, p50, p99)  # fmt: skip
 
 
 HEADER = f"{'target':<10} {'requests':>8} {'errors':>6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+
+
+def redis_script_usec(client: redis.Redis) -> tuple[int, int]:
+    """(calls, microseconds) of EVALSHA in INFO commandstats: each delivery of the benchmark is
+    one script call, whose time includes the commands it runs."""
+    stats = client.info("commandstats").get("cmdstat_evalsha", {})
+    return int(stats.get("calls", 0)), int(stats.get("usec", 0))
+
+
+def server_cpu(server: "Gunicorn") -> float:
+    """CPU seconds (user and system) used so far by a gunicorn's workers, from /proc."""
+    ticks = 0
+    for pid in server.worker_pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def compare(args: argparse.Namespace) -> None:
     from tests.redis_server import RedisServer
     from tests.servers import Gunicorn
 
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk), or use --client python")
     secret = "bench-webhook-secret-0123456789abcdef"
     store = RedisServer().start()
     # Sync workers for both, as the limit app is specified; production runs gthread workers.
@@ -192,10 +291,13 @@ def compare(args: argparse.Namespace) -> None:
     limit = Gunicorn(
         store.url, args.workers,
         env={"SECRET": secret, "ENVP": "staging"}, worker_class="sync",
-        app="limit_app:app", chdir=SHARED / "bench",
+        app="limit_app:app", chdir=BENCH,
     )  # fmt: skip
     targets = {"runnerhub": (runnerhub, "prod"), "limit": (limit, "staging")}
     results: dict[str, list[Figures]] = {name: [] for name in targets}
+    script: dict[str, list[tuple[int, int]]] = {name: [] for name in targets}
+    cpu: dict[str, list[float]] = {name: [] for name in targets}
+    probe = store.client()
     try:
         runnerhub.start()
         limit.start()
@@ -206,22 +308,147 @@ def compare(args: argparse.Namespace) -> None:
             order = list(targets) if round_no % 2 == 0 else list(reversed(targets))
             for name in order:
                 server, env = targets[name]
-                results[name].append(
-                    run(server.url, store.url, env, secret, next_id, args.jobs, args.concurrency)
-                )
+                batch = interleaved(next_id, args.jobs, secret) if args.client == "wrk" else []
+                probe.config_resetstat()
+                used = server_cpu(server)
+                if args.client == "wrk":
+                    figures = send_wrk(server.url, batch, args.concurrency, args.seconds)
+                else:
+                    figures = run(server.url, store.url, env, secret, next_id, args.jobs,
+                                  args.concurrency)  # fmt: skip
+                cpu[name].append(server_cpu(server) - used)
+                results[name].append(figures)
+                script[name].append(redis_script_usec(probe))
+                print(f"round {round_no + 1} {figures.line(name)}", file=sys.stderr)
                 next_id += args.jobs
     finally:
         runnerhub.stop()
         limit.stop()
         store.cleanup()
-    print(f"gunicorn: {args.workers} sync workers each; {args.concurrency} concurrent clients; "
-          f"{args.rounds} alternating rounds of {args.jobs} jobs (queued + completed); "
-          f"payload {len(deliveries(1, 1, 'queued', 'x')[0].body)} bytes")  # fmt: skip
-    print(HEADER)
+    print(f"gunicorn: {args.workers} sync workers each; {args.concurrency} concurrent "
+          f"connections ({args.client} client); {args.rounds} alternating rounds of {args.jobs} "
+          f"jobs (queued + completed); payload {len(deliveries(1, 1, 'queued', 'x')[0].body)} "
+          f"bytes; one Redis")  # fmt: skip
+    print(HEADER + f" {'redis us':>9} {'worker cpu us':>14}")
     merged = {name: merge(runs) for name, runs in results.items()}
     for name, figures in merged.items():
-        print(figures.line(name))
-    print(f"ratio runnerhub/limit throughput: {merged['runnerhub'].rate / merged['limit'].rate:.2f}")
+        calls = sum(c for c, _ in script[name])
+        usec = sum(u for _, u in script[name])
+        worker = sum(cpu[name]) / figures.requests * 1e6
+        print(figures.line(name) + f" {usec / max(calls, 1):>9.1f} {worker:>14.0f}")
+    rh, lim = merged["runnerhub"], merged["limit"]
+    print(f"ratio runnerhub/limit: throughput {rh.rate / lim.rate:.2f}, "
+          f"p99 {rh.percentile(0.99) / lim.percentile(0.99):.2f}")
+    per_round = [a.rate / b.rate for a, b in zip(results["runnerhub"], results["limit"])]
+    print("throughput ratio per round: " + ", ".join(f"{r:.2f}" for r in per_round))
+
+
+def in_process(args: argparse.Namespace) -> None:
+    """Python CPU and Redis time per delivery, and Redis memory per retained completed job,
+    with no HTTP server: each WSGI application called directly, one thread, one Redis."""
+    from tests.redis_server import RedisServer
+
+    secret = "bench-webhook-secret-0123456789abcdef"
+    store = RedisServer().start()
+    work = Path(tempfile.mkdtemp(prefix="runnerhub-inprocess-"))
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="runnerhub.settings", DEBUG="0", SECRET_KEY="bench-" + "x" * 50,
+        RUNNERHUB_ENV="prod", GITHUB_WEBHOOK_SECRET=secret, REDIS_URL=store.url,
+        DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}", ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="0", LOG_LEVEL="INFO",
+        SECRET=secret, ENVP="staging",
+    )  # fmt: skip
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    # WhiteNoise warns that nothing was collected: no page is served here.
+    warnings.filterwarnings("ignore", message="No directory at")
+    import importlib
+
+    runnerhub = importlib.import_module(django.conf.settings.WSGI_APPLICATION.rpartition(".")[0])
+    sys.path.insert(0, str(BENCH))
+    limit_app = importlib.import_module("limit_app")
+    targets = {"runnerhub": (runnerhub.application, "prod"), "limit": (limit_app.app, "staging")}
+    probe = store.client()
+    try:
+        print(f"in-process, one thread: {args.jobs} jobs (queued + completed) per target and "
+              f"round, {args.rounds} alternating rounds; the WSGI application called directly")
+        print(f"{'target':<10} {'python cpu us':>14} {'wall us':>8} {'redis us':>9}")
+        first_id = 1
+        for name, (app, _) in targets.items():  # warm up
+            _call_all(app, deliveries(first_id, 200, "queued", secret))
+            first_id += 200
+        figures: dict[str, list[tuple[float, float, int, int]]] = {name: [] for name in targets}
+        for round_no in range(args.rounds):
+            order = list(targets) if round_no % 2 == 0 else list(reversed(targets))
+            for name in order:
+                app, env = targets[name]
+                batch = (deliveries(first_id, args.jobs, "queued", secret)
+                         + deliveries(first_id, args.jobs, "completed", secret))  # fmt: skip
+                first_id += args.jobs
+                probe.config_resetstat()
+                cpu, wall = _call_all(app, batch)
+                calls, usec = redis_script_usec(probe)
+                figures[name].append((cpu, wall, calls, usec))
+        for name, runs in figures.items():
+            count = sum(c for _, _, c, _ in runs)
+            cpu = sum(r[0] for r in runs) / count * 1e6
+            wall = sum(r[1] for r in runs) / count * 1e6
+            usec = sum(r[3] for r in runs) / count
+            print(f"{name:<10} {cpu:>14.0f} {wall:>8.0f} {usec:>9.1f}")
+        _memory(runnerhub.application, probe, secret, args.jobs)
+    finally:
+        store.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _environ(delivery: Delivery) -> dict[str, object]:
+    environ: dict[str, object] = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/", "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080", "HTTP_HOST": "127.0.0.1:8080", "wsgi.url_scheme": "http",
+        "CONTENT_LENGTH": str(len(delivery.body)), "wsgi.input": io.BytesIO(delivery.body),
+    }  # fmt: skip
+    for name, value in delivery.headers.items():
+        name = name.upper().replace("-", "_")
+        environ[name if name == "CONTENT_TYPE" else "HTTP_" + name] = value
+    return environ
+
+
+def _call_all(app: object, batch: list[Delivery]) -> tuple[float, float]:
+    """Deliver `batch` through `app` in this thread: (CPU seconds of this thread, wall seconds).
+    Redis runs in a process of its own, so its time is not in the CPU figure."""
+    environs = [_environ(delivery) for delivery in batch]
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        if not status.startswith("200"):
+            raise RuntimeError(f"delivery answered {status}")
+
+    cpu, wall = time.thread_time(), time.perf_counter()
+    for environ in environs:
+        b"".join(app(environ, start_response))
+    return time.thread_time() - cpu, time.perf_counter() - wall
+
+
+def _memory(app: object, client: redis.Redis, secret: str, jobs: int) -> None:
+    """Redis memory per retained completed job: `jobs` jobs delivered queued then completed
+    into an empty Redis, everything they leave behind (job hashes, pool and history entries,
+    the events stream, the delivery log, the counters) over the number of jobs."""
+    client.flushall()
+    before = client.info("memory")["used_memory"]
+    batch = deliveries(10_000_000, jobs, "queued", secret) + deliveries(10_000_000, jobs, "completed", secret)
+    _call_all(app, batch)
+    after = client.info("memory")["used_memory"]
+    parts = {
+        "job hash": client.memory_usage("prod:job:10000000") or 0,
+        "events stream": (client.memory_usage("prod:events", samples=0) or 0) / jobs,
+        "delivery log": (client.memory_usage("prod:deliveries", samples=0) or 0) / jobs,
+        "history": (client.memory_usage("prod:history", samples=0) or 0) / jobs,
+    }
+    print(f"redis memory per retained completed job ({jobs} jobs, 2 deliveries each): "
+          f"{(after - before) / jobs:.0f} bytes; of which "
+          + ", ".join(f"{name} {size:.0f}" for name, size in parts.items()))
 
 
 # A script shaped like the delivery's (a hash and a stream entry), for the WAIT's cost alone.
@@ -310,17 +537,30 @@ def main() -> None:
     parser.add_argument("--redis", help="Redis URL the receiver writes to")
     parser.add_argument("--secret", help="the receiver's webhook secret")
     parser.add_argument("--env", default="prod", help="its key prefix (RUNNERHUB_ENV)")
-    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--jobs", type=int,
+                        help="jobs per target and round (default 2000; 15000 with wrk, which "
+                             "must not run out of them within --seconds)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--compare", action="store_true", help="RunnerHub against the limit app")
+    parser.add_argument("--client", choices=["wrk", "python"], default="wrk",
+                        help="with --compare: the HTTP client (default wrk)")
+    parser.add_argument("--seconds", type=int, default=3,
+                        help="with --compare and wrk: seconds per target and round")
+    parser.add_argument("--in-process", action="store_true",
+                        help="CPU, Redis time and memory per delivery, without HTTP")
     parser.add_argument("--replica-ack", action="store_true",
                         help="RunnerHub waiting for a replica's acknowledgement, and not")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2, help="with --compare: gunicorn workers")
     parser.add_argument("--rounds", type=int, default=3, help="with --compare: alternating rounds")
     parser.add_argument("--first-id", type=int, default=int(time.time()) * 1000)
     args = parser.parse_args()
+    if args.jobs is None:
+        args.jobs = 15000 if args.compare and args.client == "wrk" else 2000
     if args.compare:
         compare(args)
+        return
+    if args.in_process:
+        in_process(args)
         return
     if args.replica_ack:
         replica_ack(args)

@@ -133,7 +133,7 @@ def test_a_new_version_never_repeats_one_lost_with_a_redis_restart(redis_client)
 
 def test_the_delivery_script_is_registered_once_for_every_thread() -> None:
     config.current()  # the threads find the mappings cached
-    store._script.cache_clear()
+    store._commands.clear()
     threads = [
         threading.Thread(target=handle, args=(WorkflowJobPayloadFactory(),)) for _ in range(8)
     ]
@@ -141,7 +141,7 @@ def test_the_delivery_script_is_registered_once_for_every_thread() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert store._script.cache_info().currsize == 1
+    assert len(store._commands) == 1
 
 
 # Replicas: with REDIS_MIN_REPLICAS_ACK, a 2xx only once that many replicas hold the delivery.

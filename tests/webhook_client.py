@@ -12,7 +12,7 @@ from django.test import Client
 from webhooks.signatures import sign
 
 TEST_SECRET = "runnerhub-test-webhook-secret-0123456789"
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "github"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "github"
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+import msgspec
+
 MAX_ID = 2**63 - 1  # GitHub ids are 64-bit; Redis and PostgreSQL bigint hold them.
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 # A job's `runs-on` list is a handful of labels; these bound what matching a delivery may cost.
@@ -15,6 +17,10 @@ MAX_LABEL_LENGTH = 255
 # the report pages would fail on it later. GitHub's payloads seldom escape anything, so only a
 # body that spells a surrogate at all is searched for a lone one.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# msgspec decodes in one C pass, three times faster than json, and refuses what is not UTF-8
+# text (lone surrogates included). What it refuses is decoded again by json, whose answer
+# (and its error, named below) is the contract: NaN, say, is JSON to json and not to msgspec.
+_fast_decode = msgspec.json.Decoder().decode
 
 
 class PayloadError(ValueError):
@@ -69,12 +75,21 @@ class WorkflowJobEvent:
 
 def decode_body(body: bytes, content_type: str) -> dict[str, Any]:
     """The JSON object of a delivery: the body itself, or the `payload` field of a form."""
-    if content_type.split(";")[0].strip().lower() == FORM_CONTENT_TYPE:
+    form = content_type.split(";")[0].strip().lower() == FORM_CONTENT_TYPE
+    if not form:
         try:
-            form = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=100)
+            payload = _fast_decode(body)
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+            pass  # decoded again below, for the error that names what is wrong
+        else:
+            if isinstance(payload, dict):
+                return payload
+    if form:
+        try:
+            fields = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=100)
         except (UnicodeDecodeError, ValueError):
             raise PayloadError("form body is not valid") from None
-        values = form.get("payload")
+        values = fields.get("payload")
         if not values:
             raise PayloadError("form body has no payload field")
         text = values[0]

@@ -54,6 +54,11 @@ UNVERIFIED = frozenset(
 )
 
 
+# The fields of a delivery log entry, in order: store.record_delivery writes them, and the
+# delivery script (webhooks/scripts/apply_job_event.lua) is given them.
+DELIVERY_LOG_FIELDS = ("delivery", "event", "action", "job_id", "outcome", "reason", "http_status", "at")
+
+
 def quoted(value: object) -> str:
     """A value for a `key=value` log line, double-quoted with every control character,
     quote and non-ASCII character escaped: header text cannot forge another field or line."""

@@ -5,6 +5,7 @@ job hash without its pool membership, and a crash between two writes cannot happ
 """
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import threading
@@ -12,7 +13,9 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+import hiredis
 import redis
 from django.conf import settings
 from django_redis import get_redis_connection
@@ -21,7 +24,8 @@ from redis.commands.core import Script
 from webhooks.events import WorkflowJobEvent
 from webhooks.keys import Keys, pool_member, split_pool_member
 from webhooks.matching import Match
-from webhooks.outcomes import Delivery, Outcome, Reason, Result
+from webhooks.events import Status
+from webhooks.outcomes import DELIVERY_LOG_FIELDS, Delivery, Outcome, Reason, Result
 
 log = logging.getLogger(__name__)
 
@@ -34,90 +38,18 @@ class StaleConfig(Exception):
     """The config version in Redis moved: reload the mappings and accounts and try again."""
 
 
-# KEYS: job, config version, pools, history, events, deliveries, stats
-# ARGV: 1 expected config version, 2 new status, 3 now, 4 retention seconds, 5 pool key pattern,
-#       6 deliveries max length, 7 events max length, 8 delivery id, 9 action, 10 job id,
-#       11 why a new job is not recorded ('' when it is: matched and not blocked), 12 entity id,
-#       13 pool, 14 pools member, 15 image, 16 labels (JSON),
-#       17 runner name, 18 conclusion, 19 active job lifetime (seconds),
-#       20 the outcome of a forward move ('updated', or 'reconciled' when GitHub's own record
-#       of the job moved it), 21 the event the delivery log names ('workflow_job' or
-#       'reconcile'), 22.. field/value pairs of a new job's hash
-APPLY_JOB_EVENT = """
-local version = redis.call('GET', KEYS[2]) or '0'
-if version ~= ARGV[1] then return {'stale', version} end
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
-local rank = {pending = 1, running = 2, completed = 3}
-local new, now, job_id = ARGV[2], ARGV[3], ARGV[10]
-local known = redis.call('HMGET', KEYS[1], 'status', 'entity_id', 'k8s_pool', 'k8s_image', 'labels')
-local old = known[1]
-local entity, pool, image, labels = ARGV[12], ARGV[13], ARGV[15], ARGV[16]
-local outcome, reason = 'ignored', ARGV[11]
 
-local function finish_fields(fields)
-  if new == 'running' then
-    table.insert(fields, 'started_at'); table.insert(fields, now)
-  elseif new == 'completed' then
-    table.insert(fields, 'completed_at'); table.insert(fields, now)
-    table.insert(fields, 'conclusion'); table.insert(fields, ARGV[18])
-  end
-  if ARGV[17] ~= '' then
-    table.insert(fields, 'runner_name'); table.insert(fields, ARGV[17])
-  end
-  return fields
-end
+class LoadedScript:
+    """A Lua script of webhooks/scripts/, read once per process and called by its SHA-1."""
 
-if not old then
-  if ARGV[11] == '' then
-    local fields = {'status', new, 'created_at', now, 'started_at', '', 'completed_at', '',
-                    'conclusion', '', 'runner_name', ''}
-    for i = 22, #ARGV do fields[#fields + 1] = ARGV[i] end
-    redis.call('HSET', KEYS[1], unpack(finish_fields(fields)))
-    if new == 'completed' then
-      redis.call('EXPIRE', KEYS[1], ARGV[4])
-      -- A pending job whose hash expired may still be in its pool set: it is over now.
-      redis.call('SREM', string.format(ARGV[5], entity, pool), job_id)
-    else
-      -- A job whose completed delivery is lost for good must not be demand for ever.
-      redis.call('EXPIRE', KEYS[1], ARGV[19])
-      redis.call('SADD', string.format(ARGV[5], entity, pool), job_id)
-    end
-    redis.call('SADD', KEYS[3], ARGV[14])
-    redis.call('ZADD', KEYS[4], now, job_id)
-    outcome, reason = 'stored', ''
-  end
-elseif rank[new] <= rank[old] then
-  -- GitHub delivers at least once and in any order: a status never moves back.
-  outcome = 'duplicate'
-  reason = (new == old) and 'repeat' or 'out_of_order'
-else
-  entity, pool, image, labels = known[2], known[3], known[4], known[5]
-  redis.call('HSET', KEYS[1], unpack(finish_fields({'status', new})))
-  if new == 'completed' then
-    redis.call('SREM', string.format(ARGV[5], entity, pool), job_id)
-    redis.call('EXPIRE', KEYS[1], ARGV[4])
-  else
-    redis.call('EXPIRE', KEYS[1], ARGV[19])
-  end
-  outcome, reason = ARGV[20], ''
-end
+    def __init__(self, name: str) -> None:
+        self.source = (SCRIPTS / f"{name}.lua").read_text()
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
-if outcome == 'stored' or outcome == ARGV[20] then
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', 'job_id', job_id, 'status', new,
-             'previous', old or '', 'entity_id', entity, 'k8s_pool', pool, 'k8s_image', image,
-             'labels', labels)
-  if new == 'completed' then
-    -- History entries leave with the job hashes they point at.
-    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (tonumber(now) - tonumber(ARGV[4])))
-  end
-end
 
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'delivery', ARGV[8],
-           'event', ARGV[21], 'action', ARGV[9], 'job_id', job_id, 'outcome', outcome,
-           'reason', reason, 'http_status', '200', 'at', now)
-redis.call('HINCRBY', KEYS[7], (reason ~= '') and (outcome .. ':' .. reason) or outcome, 1)
-return {outcome, reason, old or '', pool}
-"""
+APPLY_JOB_EVENT = LoadedScript("apply_job_event")
 
 
 def keys() -> Keys:
@@ -202,7 +134,6 @@ def apply_job_event(
     written then) and StoreUnavailable when Redis fails or, with REDIS_MIN_REPLICAS_ACK, fewer
     replicas than that acknowledged the write in time.
     """
-    k = keys()
     labels = json.dumps(list(event.labels))
     new_job_fields: list[str | int] = []
     if match is not None:
@@ -226,23 +157,17 @@ def apply_job_event(
             "run_attempt", event.run_attempt,
         ]  # fmt: skip
     pool = match.pool if match else ""
+    moved = Outcome.RECONCILED if reconciled else Outcome.UPDATED
+    unrecorded = Reason.NONE if match else unmatched
+    per_delivery = [
+        version, event.status, _now(), delivery.delivery_id, event.action, event.job_id,
+        unrecorded, Result(Outcome.IGNORED, unrecorded).counter, event.entity_id, pool,
+        pool_member(event.entity_id, pool), match.image if match else "", labels,
+        event.runner_name, event.conclusion, moved, Result(moved).counter,
+        "reconcile" if reconciled else "workflow_job", *new_job_fields,
+    ]  # fmt: skip
     with _unavailable_on_error():
-        reply = _replicated(
-            _script(APPLY_JOB_EVENT),
-            keys=[k.job(event.job_id), k.config_version, k.pools, k.history, k.events,
-                  k.deliveries, k.stats],
-            args=[
-                version, event.status, _now(), settings.HISTORY_RETENTION_DAYS * 86400,
-                k.pool_jobs_pattern, settings.DELIVERY_LOG_LENGTH, settings.EVENTS_STREAM_LENGTH,
-                delivery.delivery_id, event.action, event.job_id, "" if match else unmatched,
-                event.entity_id, pool, pool_member(event.entity_id, pool),
-                match.image if match else "", labels,
-                event.runner_name, event.conclusion, settings.ACTIVE_JOB_DAYS * 86400,
-                Outcome.RECONCILED if reconciled else Outcome.UPDATED,
-                "reconcile" if reconciled else "workflow_job",
-                *new_job_fields,
-            ],
-        )  # fmt: skip
+        reply = _replicated(_job_event_command(), keys().job(event.job_id), per_delivery)
     words = [part.decode() for part in reply]
     if words[0] == "stale":
         raise StaleConfig(words[1])
@@ -251,9 +176,68 @@ def apply_job_event(
     return Result(Outcome(outcome), Reason(reason), status, previous, pool, event.job_id)
 
 
-def _replicated(script: Script, keys: list[str], args: list[str | int]) -> list[bytes]:
-    """Run `script` and, with REDIS_MIN_REPLICAS_ACK, wait for that many replicas to hold what
-    it wrote: a failover promotes a replica, and what only the old primary held is gone.
+@dataclass(frozen=True)
+class _Command:
+    """The delivery script's call with what never changes in a process (the keys but the
+    job's, the lengths and lifetimes, the words and counter names the script writes) packed
+    once into the bytes of the Redis protocol; each delivery packs only its own arguments."""
+
+    settings: tuple[object, ...]
+    keys: tuple[str, ...]
+    constants: tuple[str | int, ...]
+    prefix: bytes  # EVALSHA, the SHA-1, the number of keys, the keys before the job's
+    middle: bytes  # the per-process arguments, after the job's key
+
+    def packed(self, job_key: str, per_delivery: Sequence[str | int]) -> bytes:
+        count = 2 + len(self.keys) + 1 + 1 + len(self.constants) + len(per_delivery)
+        return b"".join((
+            b"*%d\r\n" % count, self.prefix, _pack_args((job_key,)), self.middle,
+            _pack_args(per_delivery),
+        ))  # fmt: skip
+
+    def args(self, job_key: str, per_delivery: Sequence[str | int]) -> list[str | int]:
+        return [*self.keys, job_key, *self.constants, *per_delivery]
+
+
+def _pack_args(args: Sequence[str | int]) -> bytes:
+    """The arguments in the Redis protocol, without the command's header."""
+    packed = hiredis.pack_command(tuple(args))
+    return packed[packed.index(b"\r\n") + 2 :]
+
+
+_commands: dict[tuple[object, ...], _Command] = {}
+
+
+def _job_event_command() -> _Command:
+    """This process's packed call, made again only if a setting it holds changed (tests)."""
+    current = (
+        settings.RUNNERHUB_ENV, settings.HISTORY_RETENTION_DAYS, settings.ACTIVE_JOB_DAYS,
+        settings.DELIVERY_LOG_LENGTH, settings.EVENTS_STREAM_LENGTH,
+    )  # fmt: skip
+    command = _commands.get(current)
+    if command is None:
+        k = Keys(current[0])
+        script_keys = (k.config_version, k.pools, k.history, k.events, k.deliveries, k.stats)
+        constants = (
+            settings.HISTORY_RETENTION_DAYS * 86400, settings.ACTIVE_JOB_DAYS * 86400,
+            k.pool_jobs_pattern, settings.DELIVERY_LOG_LENGTH, settings.EVENTS_STREAM_LENGTH,
+            " ".join(Status), Outcome.STORED, Outcome.DUPLICATE, Outcome.IGNORED,
+            Reason.REPEAT, Reason.OUT_OF_ORDER, Result(Outcome.STORED).counter,
+            Result(Outcome.DUPLICATE, Reason.REPEAT).counter,
+            Result(Outcome.DUPLICATE, Reason.OUT_OF_ORDER).counter, " ".join(DELIVERY_LOG_FIELDS),
+        )  # fmt: skip
+        prefix = hiredis.pack_command(("EVALSHA", APPLY_JOB_EVENT.sha, len(script_keys) + 1, *script_keys))
+        command = _commands[current] = _Command(
+            current, script_keys, constants, prefix[prefix.index(b"\r\n") + 2 :],
+            _pack_args(constants),
+        )
+    return command
+
+
+def _replicated(command: _Command, job_key: str, per_delivery: list[str | int]) -> list[bytes]:
+    """Run the delivery script and, with REDIS_MIN_REPLICAS_ACK, wait for that many replicas
+    to hold what it wrote: a failover promotes a replica, and what only the old primary held
+    is gone.
 
     The WAIT goes in one pipeline with the script, so it waits for this connection's write and
     costs the replicas' acknowledgement but no extra round trip from here. Raises
@@ -262,17 +246,18 @@ def _replicated(script: Script, keys: list[str], args: list[str | int]) -> list[
     a duplicate, answered 200).
     """
     wanted = settings.REDIS_MIN_REPLICAS_ACK
-    if not wanted:
-        return script(keys=keys, args=args, client=client())
     connection = client()
+    if not wanted:
+        return _evalsha(connection, command.packed(job_key, per_delivery))
+    args = command.args(job_key, per_delivery)
     for attempt in range(2):
         pipe = connection.pipeline(transaction=False)
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
+        pipe.evalsha(APPLY_JOB_EVENT.sha, len(command.keys) + 1, *args)
         pipe.wait(wanted, settings.REDIS_REPLICA_ACK_TIMEOUT_MS)
         reply, acknowledged = pipe.execute(raise_on_error=False)
         # A promoted replica has not seen the script: the script cache is not replicated.
         if isinstance(reply, redis.exceptions.NoScriptError) and attempt == 0:
-            connection.script_load(script.script)
+            connection.script_load(APPLY_JOB_EVENT.source)
             continue
         break
     for answer in (reply, acknowledged):
@@ -282,6 +267,39 @@ def _replicated(script: Script, keys: list[str], args: list[str | int]) -> list[
         log.error("redis.unreplicated replicas=%s wanted=%s", acknowledged, wanted)
         raise StoreUnavailable("too few replicas acknowledged the write")
     return reply
+
+
+def _evalsha(connection: redis.Redis, packed: bytes) -> list[bytes]:
+    """Send a packed EVALSHA on one of the client's pooled connections and read its answer,
+    loading the script first when Redis does not know it (a restart, a failover).
+
+    What redis-py's command machinery would do, with its retries on a broken connection, but
+    without re-encoding the arguments that never change: a delivery's main cost in Python.
+    """
+    pool = connection.connection_pool
+    conn = pool.get_connection()
+    try:
+        for attempt in range(2):
+            try:
+                return conn.retry.call_with_retry(
+                    lambda: _send(conn, packed), lambda error: conn.disconnect()
+                )
+            except redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                conn.send_command("SCRIPT", "LOAD", APPLY_JOB_EVENT.source)
+                conn.read_response()
+        raise AssertionError("unreachable")
+    except BaseException:
+        conn.disconnect()  # an answer may still be on its way: the connection is not reusable
+        raise
+    finally:
+        pool.release(conn)
+
+
+def _send(conn: redis.connection.AbstractConnection, packed: bytes) -> list[bytes]:
+    conn.send_packed_command([packed])
+    return conn.read_response()
 
 
 # KEYS: 1 a pool's jobs set, 2 its workers set, 3 the pools set.

@@ -133,7 +133,8 @@ def _bounded_reader(environ: dict[str, Any]) -> Callable[[int], bytes]:
         seconds = settings.WEBHOOK_BODY_TIMEOUT_SECONDS
         watch = body_deadlines.watch(sock, seconds)
         try:
-            sock.settimeout(seconds)  # and a client that sends nothing at all times out alone
+            if sock.gettimeout() != seconds:  # a system call saved on a reused thread's socket
+                sock.settimeout(seconds)  # and a client that sends nothing at all times out alone
             data = body.read(size)
         except ParseException as exc:
             raise OSError(f"unreadable body: {type(exc).__name__}") from exc
@@ -171,8 +172,12 @@ class BodyDeadlines:
                     target=self._run, name="body-deadlines", daemon=True
                 )
                 self._thread.start()
-            heapq.heappush(self._due, (time.monotonic() + seconds, next(self._order), watch))
-            self._changed.notify()
+            due = time.monotonic() + seconds
+            # The thread sleeps until the earliest deadline: it needs waking only when this one
+            # comes first (with one timeout for all, only when nothing else was waiting).
+            if not self._due or due < self._due[0][0]:
+                self._changed.notify()
+            heapq.heappush(self._due, (due, next(self._order), watch))
         return watch
 
     def cancel(self, watch: _Watch) -> None:
