@@ -16,7 +16,7 @@ from redis.commands.core import Script
 
 from runners.decision import SUPPLY_STATES, Job, State, Worker, label_key, label_set
 from webhooks.keys import split_pool_member
-from webhooks.store import StoreUnavailable, _unavailable_on_error, client, keys
+from webhooks.store import StoreUnavailable, unavailable_on_error, client, keys
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 JOB_FIELDS = (
@@ -50,7 +50,7 @@ def take_lease(replica: str, holder: str, seconds: int) -> tuple[str, str]:
     """Acquire the lease, or renew it when `holder` is ours. Returns (`acquired` | `renewed` |
     `held`, the lease's value: `{replica} {fencing token}`)."""
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         outcome, value = _script("lease")(
             keys=[k.scheduler_lease, k.scheduler_fence],
             args=[replica, seconds * 1000, holder],
@@ -60,12 +60,12 @@ def take_lease(replica: str, holder: str, seconds: int) -> tuple[str, str]:
 
 
 def release_lease(holder: str) -> None:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         _script("release")(keys=[keys().scheduler_lease], args=[holder], client=client())
 
 
 def lease_holder() -> str:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         value = client().get(keys().scheduler_lease)
     return value.decode() if value else ""
 
@@ -77,7 +77,7 @@ def read_demand() -> list[Job]:
     """Every pending and running job of every pool: the pools set, then the pools' job sets,
     then the jobs' fields, each one pipelined round trip (never KEYS or SCAN)."""
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         members = [member.decode() for member in client().smembers(k.pools)]
         pipe = client().pipeline(transaction=False)
         for member in members:
@@ -127,7 +127,7 @@ def _job(job_id: str, fields: Mapping[str, str]) -> Job:
 def read_workers(names: Iterable[str] | None = None) -> list[Worker]:
     """The live workers (or the named ones), in one pipelined round trip after the live set."""
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         if names is None:
             names = [name.decode() for name in client().smembers(k.workers)]
         names = sorted(names)
@@ -145,7 +145,7 @@ def read_workers(names: Iterable[str] | None = None) -> list[Worker]:
 def read_worker_hashes(names: Sequence[str]) -> list[dict[str, str]]:
     """The raw hashes of these workers, for the report pages ({} for one that expired)."""
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         pipe = client().pipeline(transaction=False)
         for name in names:
             pipe.hgetall(k.worker(name))
@@ -176,7 +176,7 @@ def _worker(name: str, fields: Mapping[str, str]) -> Worker:
 
 
 def worker_field(name: str, field: str) -> str:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         value = client().hget(keys().worker(name), field)
     return value.decode() if value else ""
 
@@ -220,7 +220,7 @@ def reserve(
         "reserved_at": now,
         "leader": holder,
     }
-    with _unavailable_on_error():
+    with unavailable_on_error():
         outcome = _script("reserve")(
             keys=[
                 k.scheduler_lease, k.worker(name), k.workers,
@@ -253,7 +253,7 @@ def advance(holder: str, worker: Worker, fields: Mapping[str, object], started: 
     values = {**fields, "updated_at": now}
     if "state" in fields:
         values[f"{fields['state']}_at"] = now
-    with _unavailable_on_error():
+    with unavailable_on_error():
         outcome = _script("advance")(
             keys=[k.scheduler_lease, k.worker(worker.name), k.board_starting(worker.pool)],
             args=[holder, worker.name, "1" if started else "0", *_flatten(values)],
@@ -270,7 +270,7 @@ def finish(holder: str, worker: Worker, fields: Mapping[str, object]) -> bool:
     Returns False when it was gone already. Raises Fenced."""
     k = keys()
     values = {**fields, "finished_at": _now(), "updated_at": _now()}
-    with _unavailable_on_error():
+    with unavailable_on_error():
         outcome = _script("finish")(
             keys=[
                 k.scheduler_lease, k.worker(worker.name), k.workers,
@@ -297,7 +297,7 @@ def count(counters: Mapping[str, int]) -> None:
     """Add to the scheduler's counters (runners started, failed, GitHub calls, ...)."""
     if not counters:
         return
-    with _unavailable_on_error():
+    with unavailable_on_error():
         pipe = client().pipeline(transaction=False)
         for name, amount in counters.items():
             pipe.hincrby(keys().scheduler_stats, name, amount)
@@ -307,7 +307,7 @@ def count(counters: Mapping[str, int]) -> None:
 def observe_latency(seconds: float) -> None:
     """One queued-to-pod-created time, into the histogram's cumulative buckets."""
     stats = keys().scheduler_stats
-    with _unavailable_on_error():
+    with unavailable_on_error():
         pipe = client().pipeline(transaction=False)
         for bound in LATENCY_BUCKETS:
             if seconds <= bound:
@@ -318,61 +318,61 @@ def observe_latency(seconds: float) -> None:
 
 
 def read_stats() -> dict[str, float]:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         values = client().hgetall(keys().scheduler_stats)
     return {name.decode(): float(value) for name, value in values.items()}
 
 
 def remember_target(entity_id: str, target: str) -> None:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         client().hset(keys().github_targets, entity_id, target)
 
 
 def forget_target(entity_id: str) -> None:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         client().hdel(keys().github_targets, entity_id)
 
 
 def read_targets() -> dict[str, str]:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         values = client().hgetall(keys().github_targets)
     return {entity.decode(): target.decode() for entity, target in values.items()}
 
 
 def record_rate_limit(installation: str, limit: int, remaining: int, reset: int) -> None:
     value = json.dumps({"limit": limit, "remaining": remaining, "reset": reset})
-    with _unavailable_on_error():
+    with unavailable_on_error():
         client().hset(keys().github_limits, installation, value)
 
 
 def read_rate_limits() -> dict[str, dict[str, int]]:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         values = client().hgetall(keys().github_limits)
     return {name.decode(): json.loads(value) for name, value in values.items()}
 
 
 def cached(key: str) -> str:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         value = client().get(key)
     return value.decode() if value else ""
 
 
 def cache_value(key: str, value: str, seconds: int) -> None:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         client().set(key, value, ex=seconds)
 
 
 def record_pass(holder: str, seconds: float, fields: Mapping[str, object] = ()) -> None:
     """The leader finished a pass: /health and /metrics read when, who and how long."""
     values = {"last_pass_at": _now(), "leader": holder, "pass_seconds": f"{seconds:.3f}"}
-    with _unavailable_on_error():
+    with unavailable_on_error():
         client().hset(keys().scheduler_state, mapping={**values, **dict(fields)})
 
 
 def read_worker_states() -> dict[str, int]:
     """How many live workers are in each state."""
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         names = list(client().smembers(k.workers))
         pipe = client().pipeline(transaction=False)
         for name in names:
@@ -386,7 +386,7 @@ def read_worker_states() -> dict[str, int]:
 
 
 def read_state() -> dict[str, str]:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         values = client().hgetall(keys().scheduler_state)
     return {name.decode(): value.decode() for name, value in values.items()}
 
@@ -396,14 +396,14 @@ def read_state() -> dict[str, str]:
 
 def spent(installation: str, window: int) -> int:
     """Calls reconciliation made in an installation's current rate-limit window."""
-    with _unavailable_on_error():
+    with unavailable_on_error():
         value = client().get(keys().github_spent(installation, window))
     return int(value or 0)
 
 
 def spend(installation: str, window: int) -> None:
     key = keys().github_spent(installation, window)
-    with _unavailable_on_error():
+    with unavailable_on_error():
         pipe = client().pipeline(transaction=False)
         pipe.incr(key)
         pipe.expire(key, 2 * 3600)
@@ -412,12 +412,12 @@ def spend(installation: str, window: int) -> None:
 
 def mark_checked(job_id: str) -> None:
     """GitHub agreed with RunnerHub about this job: no need to ask again for a while."""
-    with _unavailable_on_error():
+    with unavailable_on_error():
         _script("checked")(keys=[keys().job(job_id)], args=[_now()], client=client())
 
 
 def read_redelivered() -> dict[str, dict[str, int]]:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         values = client().hgetall(keys().redelivered)
     return {guid.decode(): json.loads(value) for guid, value in values.items()}
 
@@ -427,7 +427,7 @@ def remember_redelivery(guid: str, count: int, attempt: int) -> None:
     attempt), so the same delivery is not asked for in a loop. The hash is dropped a day after
     the last one (a window is hours)."""
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         pipe = client().pipeline(transaction=False)
         pipe.hset(k.redelivered, guid, json.dumps({"count": count, "attempt": attempt}))
         pipe.expire(k.redelivered, 86400)
@@ -440,7 +440,7 @@ def remember_redelivery(guid: str, count: int, attempt: int) -> None:
 def ensure_group() -> None:
     """The consumer group of the events stream, created once (from now: history is not work)."""
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         try:
             client().xgroup_create(k.events, k.events_group, id="$", mkstream=True)
         except redis.ResponseError as exc:
@@ -454,7 +454,7 @@ def wait_for_events(consumer: str, block_seconds: float, idle_ms: int) -> list[s
     Returns their ids, to acknowledge after the pass."""
     k = keys()
     group = k.events_group
-    with _unavailable_on_error():
+    with unavailable_on_error():
         connection = client()
         try:
             own = connection.xreadgroup(group, consumer, {k.events: "0"}, count=1000)
@@ -483,14 +483,14 @@ def acknowledge(ids: Sequence[str]) -> None:
     if not ids:
         return
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         client().xack(k.events, k.events_group, *ids)
 
 
 def events_lag() -> tuple[int, int]:
     """The consumer group's (lag: entries not yet delivered, pending: not yet acknowledged)."""
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         try:
             groups = client().xinfo_groups(k.events)
         except redis.ResponseError:
@@ -506,7 +506,7 @@ def forget_idle_consumers(idle_ms: int) -> int:
     """Remove consumers of replicas long gone that hold nothing (they only cost memory)."""
     k = keys()
     removed = 0
-    with _unavailable_on_error():
+    with unavailable_on_error():
         try:
             consumers = client().xinfo_consumers(k.events, k.events_group)
         except redis.ResponseError:

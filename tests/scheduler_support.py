@@ -59,6 +59,14 @@ def world(fake_kube: FakeKubernetes, fake_github: FakeGitHub, client: Client, db
     return World(fake_kube, fake_github, lambda payload: deliver_to(client, payload).status_code)
 
 
+def age(worker_name: str) -> None:
+    """Make a worker look as if it had been in its state for ever (the scheduler's clock is the
+    wall clock, so the record is aged instead)."""
+    from runners import store
+
+    store.client().hset(store.keys().worker(worker_name), "updated_at", "1")
+
+
 def settle(scheduler: Scheduler, world: World, passes: int = 30, assign: bool = True) -> list[PassReport]:
     """Passes of the scheduler, with pods booting and (when `assign`) runners taking jobs in
     between, until a pass changes nothing."""

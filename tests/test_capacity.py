@@ -2,7 +2,6 @@
 (runnerhub/capacity.py), anonymous report pages are drawn once for a few seconds, and a
 failing staging cannot hold production's threads. The figures are bench/starvation.py's; here
 the bound of the issue, under a modest load for a shared 2-core machine."""
-import io
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -20,34 +19,12 @@ from tests.load import Hammer, admin_logins, fill_history, forwarded_matrix, his
 from tests.load import timed_deliveries
 from tests.redis_server import RedisServer
 from tests.servers import BlackHole, Gunicorn
-from tests.webhook_client import github_headers
+from tests.webhook_client import call_wsgi, github_headers
 from webhooks.wsgi import DeliveryFastPath
 
 ANSWERED_WITHIN_SECONDS = 1.0  # the issue's bound; a delivery alone takes a few milliseconds
 
 
-def call(app: Any, method: str, path: str, body: bytes = b"", headers: dict | None = None
-         ) -> tuple[str, dict[str, str], bytes]:  # fmt: skip
-    env = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8080", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "application/json", "QUERY_STRING": "",
-    }  # fmt: skip
-    for name, value in (headers or {}).items():
-        env["HTTP_" + name.upper().replace("-", "_")] = value
-    seen: dict[str, Any] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
-        seen["status"], seen["headers"] = status, dict(response_headers)
-
-    result = app(env, start_response)
-    try:
-        content = b"".join(result)
-    finally:
-        if hasattr(result, "close"):
-            result.close()
-    return seen["status"], seen["headers"], content
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -65,23 +42,23 @@ def test_past_the_page_limit_pages_get_503_and_deliveries_are_still_answered(
         return django(environ, start_response)
 
     app = DeliveryFastPath(PageLimit(pages))
-    held = [threading.Thread(target=call, args=(app, "GET", "/slow")) for _ in range(2)]
+    held = [threading.Thread(target=call_wsgi, args=(app, "GET", "/slow")) for _ in range(2)]
     for thread in held:
         thread.start()
     for _ in held:
         assert entered.acquire(timeout=10)
     try:
-        busy = call(app, "GET", "/history.json")
-        login = call(app, "POST", "/admin/login/")
-        health = call(app, "GET", "/health")
+        busy = call_wsgi(app, "GET", "/history.json")
+        login = call_wsgi(app, "POST", "/admin/login/")
+        health = call_wsgi(app, "GET", "/health")
         payload = WorkflowJobPayloadFactory()
         body = json.dumps(payload).encode()
-        delivery = call(app, "POST", "/", body, github_headers(body))
+        delivery = call_wsgi(app, "POST", "/", body, github_headers(body))
     finally:
         release.set()
         for thread in held:
             thread.join(10)
-    after = call(app, "GET", "/history.json")
+    after = call_wsgi(app, "GET", "/history.json")
 
     assert busy[0] == "503 Service Unavailable" and busy[1]["Retry-After"] == "2"
     assert busy[2] == b"busy: too many page requests at once, retry shortly\n"

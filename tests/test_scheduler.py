@@ -10,7 +10,7 @@ from runners.decision import State
 from runners.github import Target
 from tests.factories import AccountFactory
 from tests.runner_world import NAMESPACE, World
-from tests.scheduler_support import settle
+from tests.scheduler_support import age, settle
 from webhooks.keys import Keys
 from webhooks.models import LabelMapping
 
@@ -126,9 +126,7 @@ def test_a_pod_stuck_pending_is_replaced_and_its_runner_deregistered(scheduler, 
     [pod] = world.runner_pods()
     stuck = pod["metadata"]["name"]
     world.kube.set_waiting(NAMESPACE, stuck, "ImagePullBackOff", "pull access denied")
-    # Ten seconds on: the scheduler's clock is the wall clock, so age the record instead.
-    redis = store.client()
-    redis.hset(Keys("prod").worker(stuck), "updated_at", "1")
+    age(stuck)
 
     report = scheduler.run_pass()
 
@@ -156,9 +154,8 @@ def test_an_idle_runner_is_reaped_unless_github_says_it_is_busy(scheduler, world
         job.runner = ""
     world.complete([first, second])
     names = sorted(worker.name for worker in live_workers())
-    redis = store.client()
     for name in names:
-        redis.hset(Keys("prod").worker(name), "updated_at", "1")
+        age(name)
     busy, idle = names
     world.github.set_runner(busy, busy=True)  # it just took a job
 
@@ -336,7 +333,7 @@ def test_a_runner_that_took_a_job_is_kept_even_when_the_pod_phase_read_is_behind
     scheduler.run_pass()
     [pod] = world.runner_pods()
     name = pod["metadata"]["name"]
-    store.client().hset(Keys("prod").worker(name), "updated_at", "1")  # Pending for long, it seems
+    age(name)  # Pending for long, it seems
     world.github.set_runner(name, status="online", busy=True)  # but it just started and took a job
 
     report = scheduler.run_pass()

@@ -1,15 +1,13 @@
 """runnerhub.wsgi: deliveries answered in front of Django, everything else by Django."""
-import io
 import json
 import logging
-from typing import Any
 
 import pytest
 import redis
 from django.core.wsgi import get_wsgi_application
 
 from tests.factories import WorkflowJobPayloadFactory
-from tests.webhook_client import github_headers
+from tests.webhook_client import call_wsgi, github_headers
 from webhooks import intake
 from webhooks.wsgi import DeliveryFastPath
 
@@ -19,30 +17,6 @@ from webhooks.wsgi import DeliveryFastPath
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
-def call(
-    app: Any, method: str = "POST", path: str = "/", body: bytes = b"", headers: dict | None = None,
-    environ: dict | None = None,
-) -> tuple[str, dict[str, str], bytes]:  # fmt: skip
-    env = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8080", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "application/json", **(environ or {}),
-    }  # fmt: skip
-    for name, value in (headers or {}).items():
-        env["HTTP_" + name.upper().replace("-", "_")] = value
-    seen: dict[str, Any] = {}
-
-    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
-        seen["status"], seen["headers"] = status, dict(response_headers)
-
-    result = app(env, start_response)
-    try:
-        content = b"".join(result)
-    finally:
-        if hasattr(result, "close"):  # as a WSGI server must (PEP 3333)
-            result.close()
-    return seen["status"], seen["headers"], content
 
 
 @pytest.fixture
@@ -60,7 +34,7 @@ def signed(payload: dict) -> tuple[bytes, dict[str, str]]:
 def test_a_delivery_is_recorded_on_the_fast_path(app, redis_client: redis.Redis) -> None:
     payload = WorkflowJobPayloadFactory()
     body, headers = signed(payload)
-    status, response_headers, content = call(app, body=body, headers=headers)
+    status, response_headers, content = call_wsgi(app, body=body, headers=headers)
     job_id = payload["workflow_job"]["id"]
     assert status == "200 OK"
     assert content.decode() == f"stored: job {job_id} pending in pool scw-em-rv1"
@@ -74,7 +48,7 @@ def test_a_delivery_is_recorded_on_the_fast_path(app, redis_client: redis.Redis)
 def test_a_wrong_signature_is_refused_on_the_fast_path(app, redis_client: redis.Redis) -> None:
     body, headers = signed(WorkflowJobPayloadFactory())
     headers["X-Hub-Signature-256"] = "sha256=" + "0" * 64
-    status, _, content = call(app, body=body, headers=headers)
+    status, _, content = call_wsgi(app, body=body, headers=headers)
     assert (status, content) == ("401 Unauthorized", b"invalid signature")
     assert redis_client.keys("prod:job:*") == []
 
@@ -82,14 +56,14 @@ def test_a_wrong_signature_is_refused_on_the_fast_path(app, redis_client: redis.
 def test_redis_down_is_503_on_the_fast_path(app, redis_server) -> None:
     body, headers = signed(WorkflowJobPayloadFactory())
     redis_server.stop()
-    status, _, content = call(app, body=body, headers=headers)
+    status, _, content = call_wsgi(app, body=body, headers=headers)
     assert (status, content) == ("503 Service Unavailable", b"redis unavailable, redeliver later")
 
 
 @pytest.mark.parametrize(("method", "path", "expected"), [("GET", "/", "405"), ("POST", "/health", "405"),
                                                           ("GET", "/health", "200")])  # fmt: skip
 def test_everything_else_is_served_by_django(app, method: str, path: str, expected: str) -> None:
-    status, _, _ = call(app, method=method, path=path)
+    status, _, _ = call_wsgi(app, method=method, path=path)
     assert status.startswith(expected)
 
 
@@ -97,7 +71,7 @@ def test_with_https_required_plain_http_is_redirected_by_django(settings) -> Non
     settings.SECURE_SSL_REDIRECT = True
     app = DeliveryFastPath(get_wsgi_application())  # Django's middleware reads it at start-up
     body, headers = signed(WorkflowJobPayloadFactory())
-    status, response_headers, _ = call(app, body=body, headers=headers)
+    status, response_headers, _ = call_wsgi(app, body=body, headers=headers)
     assert status.startswith("301")
     assert response_headers["Location"].startswith("https://")
 
@@ -109,7 +83,7 @@ def test_behind_the_tls_proxy_a_delivery_gets_hsts(settings, redis_client: redis
     app = DeliveryFastPath(lambda environ, start_response: [])
     body, headers = signed(WorkflowJobPayloadFactory())
     headers["X-Forwarded-Proto"] = "https"
-    status, response_headers, _ = call(app, body=body, headers=headers)
+    status, response_headers, _ = call_wsgi(app, body=body, headers=headers)
     assert status == "200 OK"
     assert response_headers["Strict-Transport-Security"] == "max-age=3600; includeSubDomains"
 
@@ -123,7 +97,7 @@ def test_an_unexpected_error_is_a_logged_500_without_the_payload(
     monkeypatch.setattr(intake, "receive", broken)
     body, headers = signed(WorkflowJobPayloadFactory())
     with caplog.at_level(logging.ERROR):
-        status, _, content = call(app, body=body, headers=headers)
+        status, _, content = call_wsgi(app, body=body, headers=headers)
     assert (status, content) == ("500 Internal Server Error", b"internal error")
     [record] = [r for r in caplog.records if r.getMessage().startswith("webhook.error")]
     assert headers["X-GitHub-Delivery"] in record.getMessage()
@@ -138,13 +112,13 @@ def test_a_signed_delivery_to_another_host_gets_400_as_django_answers(
     body, headers = signed(WorkflowJobPayloadFactory())
     headers["Host"] = host
 
-    status, _, content = call(app, body=body, headers=headers)
+    status, _, content = call_wsgi(app, body=body, headers=headers)
 
     assert (status, content) == ("400 Bad Request", b"invalid host")
     assert redis_client.keys("prod:job:*") == []
     assert redis_client.hget("prod:stats", "rejected:bad_host") == "1"
     # Django says the same for every other request to that host.
-    assert call(app, method="GET", path="/usage", headers={"Host": host})[0].startswith("400")
+    assert call_wsgi(app, method="GET", path="/usage", headers={"Host": host})[0].startswith("400")
 
 
 def test_a_delivery_to_an_allowed_host_is_recorded(app, settings, redis_client) -> None:
@@ -153,7 +127,7 @@ def test_a_delivery_to_an_allowed_host_is_recorded(app, settings, redis_client) 
     body, headers = signed(payload)
     headers["Host"] = "runnerhub.example.org:8443"
 
-    status, _, _ = call(app, body=body, headers=headers)
+    status, _, _ = call_wsgi(app, body=body, headers=headers)
 
     assert status == "200 OK"
     assert redis_client.hget(f"prod:job:{payload['workflow_job']['id']}", "status") == "pending"
@@ -164,7 +138,7 @@ def test_probes_and_scrapers_are_answered_whatever_the_host(app, settings, path:
     # Kubernetes and Prometheus name the pod by its address.
     settings.ALLOWED_HOSTS = ["runnerhub.example.org"]
 
-    status, headers, _ = call(app, method="GET", path=path, headers={"Host": "10.1.2.3:8080"})
+    status, headers, _ = call_wsgi(app, method="GET", path=path, headers={"Host": "10.1.2.3:8080"})
 
     assert status == "200 OK"
     assert headers["X-Frame-Options"] == "DENY"

@@ -1,4 +1,5 @@
 """Signed deliveries, as GitHub sends them, for tests and benchmarks."""
+import io
 import json
 import urllib.error
 import urllib.request
@@ -77,3 +78,31 @@ def post_delivery(
             return response.status, response.read().decode(), headers["X-GitHub-Delivery"]
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(), headers["X-GitHub-Delivery"]
+
+
+def call_wsgi(
+    app: Any, method: str = "POST", path: str = "/", body: bytes = b"", headers: dict | None = None,
+    environ: dict | None = None,
+) -> tuple[str, dict[str, str], bytes]:  # fmt: skip
+    """Call a WSGI application as a server would, closing the result (PEP 3333): (status,
+    headers, body)."""
+    env = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json", "QUERY_STRING": "", **(environ or {}),
+    }  # fmt: skip
+    for name, value in (headers or {}).items():
+        env["HTTP_" + name.upper().replace("-", "_")] = value
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+        seen["status"], seen["headers"] = status, dict(response_headers)
+
+    result = app(env, start_response)
+    try:
+        content = b"".join(result)
+    finally:
+        if hasattr(result, "close"):  # as a WSGI server must (PEP 3333)
+            result.close()
+    return seen["status"], seen["headers"], content

@@ -80,7 +80,7 @@ def _now() -> str:
 
 def config_version() -> str:
     """The current version of the label mappings and accounts (`0` before the first change)."""
-    with _unavailable_on_error():
+    with unavailable_on_error():
         value = client().get(keys().config_version)
     return value.decode() if value else "0"
 
@@ -91,7 +91,7 @@ def bump_config_version() -> None:
     A fresh random version rather than a counter: after Redis lost the key (a restart without
     persistence, a failover), a counter would count up through versions processes still hold.
     """
-    with _unavailable_on_error():
+    with unavailable_on_error():
         client().set(keys().config_version, uuid.uuid4().hex)
 
 
@@ -101,7 +101,7 @@ def knows_job(version: str, job_id: int | None) -> bool:
     Raises StaleConfig unless `version` is the config version in Redis.
     """
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         pipe = client().pipeline(transaction=False)
         pipe.get(k.config_version)
         pipe.exists(k.job(job_id or 0))
@@ -166,7 +166,7 @@ def apply_job_event(
         event.runner_name, event.conclusion, moved, Result(moved).counter,
         "reconcile" if reconciled else "workflow_job", *new_job_fields,
     ]  # fmt: skip
-    with _unavailable_on_error():
+    with unavailable_on_error():
         reply = _replicated(_job_event_command(), keys().job(event.job_id), per_delivery)
     words = [part.decode() for part in reply]
     if words[0] == "stale":
@@ -355,7 +355,7 @@ def prune_demand() -> Pruned:
     """
     k = keys()
     removed, dropped, history = {}, [], 0
-    with _unavailable_on_error():
+    with unavailable_on_error():
         connection = client()
         for member in sorted(m.decode() for m in connection.smembers(k.pools)):
             entity_id, pool = split_pool_member(member)
@@ -395,7 +395,7 @@ def record_delivery(delivery: Delivery, result: Result, http_status: int) -> Non
         "http_status": http_status,
         "at": _now(),
     }
-    with _unavailable_on_error():
+    with unavailable_on_error():
         pipe = client().pipeline(transaction=True)
         pipe.xadd(k.deliveries, entry, maxlen=settings.DELIVERY_LOG_LENGTH, approximate=True)
         pipe.hincrby(k.stats, result.counter, 1)
@@ -404,17 +404,17 @@ def record_delivery(delivery: Delivery, result: Result, http_status: int) -> Non
 
 def count_delivery(result: Result) -> None:
     """Count a delivery without logging it: one refused before its signature was verified."""
-    with _unavailable_on_error():
+    with unavailable_on_error():
         client().hincrby(keys().stats, result.counter, 1)
 
 
 def ping() -> None:
-    with _unavailable_on_error():
+    with unavailable_on_error():
         client().ping()
 
 
 @contextlib.contextmanager
-def _unavailable_on_error() -> Iterator[None]:
+def unavailable_on_error() -> Iterator[None]:
     """Turn any Redis failure into StoreUnavailable, logged once here."""
     try:
         yield
@@ -449,7 +449,7 @@ def read_pools() -> list[PoolRead]:
     whatever the number of pools, and as many ids as there are active jobs and workers.
     """
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         members = sorted(_text(member) for member in client().smembers(k.pools))
         if not members:
             return []
@@ -483,7 +483,7 @@ def read_jobs(job_ids: Sequence[str], fields: Sequence[str] = ()) -> list[dict[s
     if not job_ids:
         return []
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         pipe = client().pipeline(transaction=False)
         for job_id in job_ids:
             if fields:
@@ -513,7 +513,7 @@ def read_history_ids(start: float, end: float, offset: int, count: int) -> list[
     """
     if count <= 0:
         return []
-    with _unavailable_on_error():
+    with unavailable_on_error():
         ids = client().zrange(
             keys().history, f"({end}", start, desc=True, byscore=True, offset=offset, num=count
         )
@@ -527,7 +527,7 @@ def read_history_slices(
     if not slices:
         return []
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         pipe = client().pipeline(transaction=False)
         for start, end, offset, count in slices:
             pipe.zrange(
@@ -543,7 +543,7 @@ def count_history(ranges: Sequence[tuple[float, float]]) -> list[tuple[int, int]
     if not ranges:
         return []
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         pipe = client().pipeline(transaction=False)
         for start, end in ranges:
             pipe.zcount(k.history, start, f"({end}")
@@ -561,7 +561,7 @@ def read_history_ranks(spans: Sequence[tuple[int, int]]) -> list[list[str]]:
     if not spans:
         return []
     k = keys()
-    with _unavailable_on_error():
+    with unavailable_on_error():
         pipe = client().pipeline(transaction=False)
         for first, count in spans:
             pipe.zrange(k.history, first, first + count - 1, desc=True)
@@ -572,7 +572,7 @@ def read_history_ranks(spans: Sequence[tuple[int, int]]) -> list[list[str]]:
 def read_deliveries(count: int) -> list[dict[str, str]]:
     """The `count` most recent entries of the delivery log, newest first, each with its stream
     id as `id`."""
-    with _unavailable_on_error():
+    with unavailable_on_error():
         entries = client().xrevrange(keys().deliveries, count=count)
     return [
         {"id": _text(entry_id), **{_text(f): _text(v) for f, v in fields.items()}}
@@ -582,7 +582,7 @@ def read_deliveries(count: int) -> list[dict[str, str]]:
 
 def read_delivery_counters() -> dict[str, int]:
     """The delivery counters: `outcome` or `outcome:reason` to a count."""
-    with _unavailable_on_error():
+    with unavailable_on_error():
         counters = client().hgetall(keys().stats)
     return {_text(name): int(value) for name, value in counters.items()}
 
