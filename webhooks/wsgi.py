@@ -55,7 +55,7 @@ class DeliveryFastPath:
             return self.django(environ, start_response)
         if not _host_allowed(environ):
             # What Django answers too; a signed delivery to another host is not this one's.
-            return self._respond(environ, start_response, intake.refuse(Reason.BAD_HOST, "invalid host"))
+            return self._respond(environ, start_response, intake.refuse(Reason.BAD_HOST))
         try:
             reply = intake.receive(environ, _bounded_reader(environ))
         except Exception:
