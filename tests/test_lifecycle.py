@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from tests.factories import LabelMappingFactory, WorkflowJobPayloadFactory, same_job
-from webhooks import config, lifecycle, proxy, store
+from webhooks import config, lifecycle, store
 from webhooks.models import LabelMapping
 from webhooks.outcomes import Delivery, Outcome, Reason
 

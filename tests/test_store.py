@@ -3,7 +3,6 @@ waiting for replicas before a delivery is acknowledged."""
 import logging
 import os
 import signal
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +11,7 @@ from django.core.management import call_command
 
 from tests.factories import WorkflowJobPayloadFactory, same_job
 from tests.redis_server import RedisServer
-from webhooks import config, lifecycle, store
+from webhooks import lifecycle, store
 from webhooks.outcomes import Delivery
 
 pytestmark = pytest.mark.django_db
@@ -132,17 +131,14 @@ def test_a_new_version_never_repeats_one_lost_with_a_redis_restart(redis_client)
     assert store.config_version() not in (held, "0")
 
 
-def test_the_delivery_script_is_registered_once_for_every_thread() -> None:
-    config.current()  # the threads find the mappings cached
-    store._commands.clear()
-    threads = [
-        threading.Thread(target=handle, args=(WorkflowJobPayloadFactory(),)) for _ in range(8)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(store._commands) == 1
+def test_a_changed_setting_reaches_the_next_delivery(redis_client: redis.Redis, settings) -> None:
+    """The delivery path reads a per-process copy of its settings, made again on a change."""
+    handle(WorkflowJobPayloadFactory())
+    settings.RUNNERHUB_ENV = "staging"
+    payload = WorkflowJobPayloadFactory()
+    handle(payload)
+    assert redis_client.hget(f"staging:job:{payload['workflow_job']['id']}", "status") == "pending"
+    assert redis_client.exists("staging:deliveries")
 
 
 # Replicas: with REDIS_MIN_REPLICAS_ACK, a 2xx only once that many replicas hold the delivery.

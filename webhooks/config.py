@@ -10,11 +10,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Q
 
-from webhooks import store
+from webhooks import delivery_settings, store
 from webhooks.matching import Rule, compile_rules
 from webhooks.models import Account, LabelMapping
 
@@ -43,7 +42,7 @@ def current() -> Snapshot:
     snapshot = _snapshot
     if snapshot is None:
         return reload()
-    if time.monotonic() - snapshot.loaded_at > settings.MAPPING_CACHE_SECONDS:
+    if time.monotonic() - snapshot.loaded_at > delivery_settings.current().mapping_cache_seconds:
         try:
             return reload()
         except store.StoreUnavailable:

@@ -8,9 +8,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.conf import settings
-
-from webhooks import lifecycle, proxy, signatures, store
+from webhooks import delivery_settings, lifecycle, proxy, signatures, store
 from webhooks.events import PayloadError, decode_body, decode_workflow_job, is_form
 from webhooks.outcomes import Delivery, Reason, Reply, Result, quoted
 
@@ -53,15 +51,16 @@ def receive(environ: Mapping[str, Any], read: Callable[[int], bytes]) -> Reply:
     mid-body), 400 for a missing event header or an undecodable payload, 503 when Redis cannot
     record it, and 200 with what happened otherwise.
     """
+    current = delivery_settings.current()
     delivery_id = environ.get("HTTP_X_GITHUB_DELIVERY", "")[:100]
     event_name = environ.get("HTTP_X_GITHUB_EVENT", "")[:100]
     try:
-        body = _read_capped(environ, read, settings.WEBHOOK_MAX_BODY_BYTES)
+        body = _read_capped(environ, read, current.max_body_bytes)
     except BodyUnreadable as exc:
         return _refused(delivery_id, event_name, exc.reason)
     if body is None:
         return _refused(delivery_id, event_name, Reason.TOO_LARGE)
-    verdict = signatures.verify(body, environ.get("HTTP_X_HUB_SIGNATURE_256"), _secrets())
+    verdict = signatures.verify(body, environ.get("HTTP_X_HUB_SIGNATURE_256"), current.secrets)
     if verdict != signatures.Verdict.VALID:
         return _refused(delivery_id, event_name, SIGNATURE_REASON[verdict])
     if not event_name:
@@ -106,10 +105,6 @@ def _reply(result: Result) -> Reply:
     if result.reply is not None:
         return result.reply
     return Reply(result.http_status, result.message().encode(), TEXT)
-
-
-def _secrets() -> list[bytes]:
-    return [secret.encode() for secret in settings.GITHUB_WEBHOOK_SECRETS]
 
 
 def _read_capped(environ: Mapping[str, Any], read: Callable[[int], bytes], cap: int) -> bytes | None:

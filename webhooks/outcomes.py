@@ -59,6 +59,11 @@ UNVERIFIED = frozenset(
 DELIVERY_LOG_FIELDS = ("delivery", "event", "action", "job_id", "outcome", "reason", "http_status", "at")
 
 
+def counter_name(outcome: Outcome, reason: Reason = Reason.NONE) -> str:
+    """The name a delivery's outcome and reason are counted under in `{env}:stats`."""
+    return f"{outcome}:{reason}" if reason else str(outcome)
+
+
 def quoted(value: object) -> str:
     """A value for a `key=value` log line, double-quoted with every control character,
     quote and non-ASCII character escaped: header text cannot forge another field or line."""
@@ -100,7 +105,7 @@ class Result:
 
     @property
     def counter(self) -> str:
-        return f"{self.outcome}:{self.reason}" if self.reason else str(self.outcome)
+        return counter_name(self.outcome, self.reason)
 
     @property
     def http_status(self) -> int:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http.request import HttpHeaders
 
+from webhooks import delivery_settings
 from webhooks.config import Snapshot
 from webhooks.outcomes import Outcome, Reason, Reply, Result, quoted
 
@@ -72,8 +73,8 @@ def should_forward(snapshot: Snapshot, owner_id: int | None, hopped: bool = Fals
         owner_id in snapshot.staging
         and owner_id not in snapshot.blocked
         and not hopped
-        and settings.RUNNERHUB_ENV == "prod"
-        and bool(settings.STAGING_URL)
+        and delivery_settings.current().env == "prod"
+        and bool(delivery_settings.current().staging_url)
     )
 
 

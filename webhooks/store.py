@@ -25,7 +25,8 @@ from webhooks.events import WorkflowJobEvent
 from webhooks.keys import Keys, pool_member, split_pool_member
 from webhooks.matching import Match
 from webhooks.events import Status
-from webhooks.outcomes import DELIVERY_LOG_FIELDS, Delivery, Outcome, Reason, Result
+from webhooks import delivery_settings
+from webhooks.outcomes import DELIVERY_LOG_FIELDS, Delivery, Outcome, Reason, Result, counter_name
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ APPLY_JOB_EVENT = LoadedScript("apply_job_event")
 
 
 def keys() -> Keys:
-    return Keys(settings.RUNNERHUB_ENV)
+    return delivery_settings.current().keys
 
 
 _local = threading.local()
@@ -161,9 +162,9 @@ def apply_job_event(
     unrecorded = Reason.NONE if match else unmatched
     per_delivery = [
         version, event.status, _now(), delivery.delivery_id, event.action, event.job_id,
-        unrecorded, Result(Outcome.IGNORED, unrecorded).counter, event.entity_id, pool,
+        unrecorded, counter_name(Outcome.IGNORED, unrecorded), event.entity_id, pool,
         pool_member(event.entity_id, pool), match.image if match else "", labels,
-        event.runner_name, event.conclusion, moved, Result(moved).counter,
+        event.runner_name, event.conclusion, moved, counter_name(moved),
         "reconcile" if reconciled else "workflow_job", *new_job_fields,
     ]  # fmt: skip
     with unavailable_on_error():
@@ -182,7 +183,6 @@ class _Command:
     job's, the lengths and lifetimes, the words and counter names the script writes) packed
     once into the bytes of the Redis protocol; each delivery packs only its own arguments."""
 
-    settings: tuple[object, ...]
     keys: tuple[str, ...]
     constants: tuple[str | int, ...]
     prefix: bytes  # EVALSHA, the SHA-1, the number of keys, the keys before the job's
@@ -205,32 +205,31 @@ def _pack_args(args: Sequence[str | int]) -> bytes:
     return packed[packed.index(b"\r\n") + 2 :]
 
 
-_commands: dict[tuple[object, ...], _Command] = {}
+_command: tuple[delivery_settings.DeliverySettings, _Command] | None = None
 
 
 def _job_event_command() -> _Command:
-    """This process's packed call, made again only if a setting it holds changed (tests)."""
-    current = (
-        settings.RUNNERHUB_ENV, settings.HISTORY_RETENTION_DAYS, settings.ACTIVE_JOB_DAYS,
-        settings.DELIVERY_LOG_LENGTH, settings.EVENTS_STREAM_LENGTH,
+    """This process's packed call, made again only when the settings changed (tests)."""
+    global _command
+    current = delivery_settings.current()
+    made = _command
+    if made is not None and made[0] is current:
+        return made[1]
+    k = current.keys
+    script_keys = (k.config_version, k.pools, k.history, k.events, k.deliveries, k.stats)
+    constants = (
+        current.history_retention_days * 86400, current.active_job_days * 86400,
+        k.pool_jobs_pattern, current.delivery_log_length, current.events_stream_length,
+        " ".join(Status), Outcome.STORED, Outcome.DUPLICATE, Outcome.IGNORED,
+        Reason.REPEAT, Reason.OUT_OF_ORDER, counter_name(Outcome.STORED),
+        counter_name(Outcome.DUPLICATE, Reason.REPEAT),
+        counter_name(Outcome.DUPLICATE, Reason.OUT_OF_ORDER), " ".join(DELIVERY_LOG_FIELDS),
     )  # fmt: skip
-    command = _commands.get(current)
-    if command is None:
-        k = Keys(current[0])
-        script_keys = (k.config_version, k.pools, k.history, k.events, k.deliveries, k.stats)
-        constants = (
-            settings.HISTORY_RETENTION_DAYS * 86400, settings.ACTIVE_JOB_DAYS * 86400,
-            k.pool_jobs_pattern, settings.DELIVERY_LOG_LENGTH, settings.EVENTS_STREAM_LENGTH,
-            " ".join(Status), Outcome.STORED, Outcome.DUPLICATE, Outcome.IGNORED,
-            Reason.REPEAT, Reason.OUT_OF_ORDER, Result(Outcome.STORED).counter,
-            Result(Outcome.DUPLICATE, Reason.REPEAT).counter,
-            Result(Outcome.DUPLICATE, Reason.OUT_OF_ORDER).counter, " ".join(DELIVERY_LOG_FIELDS),
-        )  # fmt: skip
-        prefix = hiredis.pack_command(("EVALSHA", APPLY_JOB_EVENT.sha, len(script_keys) + 1, *script_keys))
-        command = _commands[current] = _Command(
-            current, script_keys, constants, prefix[prefix.index(b"\r\n") + 2 :],
-            _pack_args(constants),
-        )
+    prefix = hiredis.pack_command(("EVALSHA", APPLY_JOB_EVENT.sha, len(script_keys) + 1, *script_keys))
+    command = _Command(
+        script_keys, constants, prefix[prefix.index(b"\r\n") + 2 :], _pack_args(constants)
+    )
+    _command = (current, command)
     return command
 
 
@@ -245,7 +244,8 @@ def _replicated(command: _Command, job_key: str, per_delivery: list[str | int]) 
     the write may be on the primary only, so it must not be acknowledged (a redelivery of it is
     a duplicate, answered 200).
     """
-    wanted = settings.REDIS_MIN_REPLICAS_ACK
+    current = delivery_settings.current()
+    wanted = current.min_replicas_ack
     connection = client()
     if not wanted:
         return _evalsha(connection, command.packed(job_key, per_delivery))
@@ -253,7 +253,7 @@ def _replicated(command: _Command, job_key: str, per_delivery: list[str | int]) 
     for attempt in range(2):
         pipe = connection.pipeline(transaction=False)
         pipe.evalsha(APPLY_JOB_EVENT.sha, len(command.keys) + 1, *args)
-        pipe.wait(wanted, settings.REDIS_REPLICA_ACK_TIMEOUT_MS)
+        pipe.wait(wanted, current.replica_ack_timeout_ms)
         reply, acknowledged = pipe.execute(raise_on_error=False)
         # A promoted replica has not seen the script: the script cache is not replicated.
         if isinstance(reply, redis.exceptions.NoScriptError) and attempt == 0:

@@ -6,6 +6,7 @@ Django's middleware stack and request objects cost more CPU than the delivery's 
 every other request, and a delivery over plain HTTP that production redirects to HTTPS, goes
 through Django untouched.
 """
+import functools
 import logging
 import socket
 import threading
@@ -19,7 +20,7 @@ from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
 from gunicorn.http.errors import ParseException
 
-from webhooks import intake
+from webhooks import delivery_settings, intake
 from webhooks.outcomes import Reason, Reply, quoted
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class DeliveryFastPath:
         if (
             environ.get("PATH_INFO") != "/"
             or environ.get("REQUEST_METHOD") != "POST"
-            or (settings.SECURE_SSL_REDIRECT and not _is_secure(environ))
+            or (delivery_settings.current().ssl_redirect and not _is_secure(environ))
         ):
             return self.django(environ, start_response)
         if not _host_allowed(environ):
@@ -90,13 +91,14 @@ def _is_secure(environ: dict[str, Any]) -> bool:
     """HTTPS, directly or behind the TLS-terminating proxy of SECURE_PROXY_SSL_HEADER."""
     if environ.get("wsgi.url_scheme") == "https":
         return True
-    header, value = settings.SECURE_PROXY_SSL_HEADER or (None, None)
+    header, value = delivery_settings.current().proxy_ssl_header or (None, None)
     return header is not None and environ.get(header, "").split(",")[0].strip() == value
 
 
 def _host_allowed(environ: dict[str, Any]) -> bool:
     """Django's own host validation (HttpRequest.get_host), without building a request."""
-    if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
+    current = delivery_settings.current()
+    if current.use_x_forwarded_host and "HTTP_X_FORWARDED_HOST" in environ:
         host = environ["HTTP_X_FORWARDED_HOST"]
     elif "HTTP_HOST" in environ:
         host = environ["HTTP_HOST"]
@@ -105,9 +107,12 @@ def _host_allowed(environ: dict[str, Any]) -> bool:
         port = str(environ.get("SERVER_PORT", ""))
         if port and port != ("443" if _is_secure(environ) else "80"):
             host = f"{host}:{port}"
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return _valid_host(host, current.allowed_hosts)
+
+
+@functools.lru_cache(maxsize=256)
+def _valid_host(host: str, allowed: tuple[str, ...]) -> bool:
+    """Remembered: a deployment is asked for the same few hosts, and each costs a parse."""
     domain, _ = split_domain_port(host)
     return bool(domain) and validate_host(domain, allowed)
 
@@ -128,7 +133,7 @@ def _bounded_reader(environ: dict[str, Any]) -> Callable[[int], bytes]:
     def read(size: int) -> bytes:
         if sock is None:  # not under gunicorn: whoever serves the request bounds it
             return body.read(size)
-        seconds = settings.WEBHOOK_BODY_TIMEOUT_SECONDS
+        seconds = delivery_settings.current().body_timeout_seconds
         watch = body_deadlines.watch(sock, seconds)
         try:
             if sock.gettimeout() != seconds:  # a system call saved on a reused thread's socket
