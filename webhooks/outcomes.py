@@ -55,7 +55,7 @@ UNVERIFIED = frozenset(
 
 
 # The fields of a delivery log entry, in order: store.record_delivery writes them, and the
-# delivery script (webhooks/scripts/apply_job_event.lua) is given them.
+# delivery script (webhooks/scripts/apply_job_event.lua) is given them, one argument each.
 DELIVERY_LOG_FIELDS = ("delivery", "event", "action", "job_id", "outcome", "reason", "http_status", "at")
 
 

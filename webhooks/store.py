@@ -136,9 +136,17 @@ def apply_job_event(
     replicas than that acknowledged the write in time.
     """
     labels = json.dumps(list(event.labels))
+    now = _now()
     new_job_fields: list[str | int] = []
     if match is not None:
+        completed = event.status == Status.COMPLETED
         new_job_fields = [
+            "status", event.status,
+            "created_at", now,
+            "started_at", now if event.status == Status.RUNNING else "",
+            "completed_at", now if completed else "",
+            "conclusion", event.conclusion if completed else "",
+            "runner_name", event.runner_name,
             "job_id", event.job_id,
             "entity_id", event.entity_id,
             "entity_type", event.entity_type,
@@ -161,7 +169,7 @@ def apply_job_event(
     moved = Outcome.RECONCILED if reconciled else Outcome.UPDATED
     unrecorded = Reason.NONE if match else unmatched
     per_delivery = [
-        version, event.status, _now(), delivery.delivery_id, event.action, event.job_id,
+        version, event.status, now, delivery.delivery_id, event.action, event.job_id,
         unrecorded, counter_name(Outcome.IGNORED, unrecorded), event.entity_id, pool,
         pool_member(event.entity_id, pool), match.image if match else "", labels,
         event.runner_name, event.conclusion, moved, counter_name(moved),
@@ -220,10 +228,10 @@ def _job_event_command() -> _Command:
     constants = (
         current.history_retention_days * 86400, current.active_job_days * 86400,
         k.pool_jobs_pattern, current.delivery_log_length, current.events_stream_length,
-        " ".join(Status), Outcome.STORED, Outcome.DUPLICATE, Outcome.IGNORED,
+        *Status, Outcome.STORED, Outcome.DUPLICATE, Outcome.IGNORED,
         Reason.REPEAT, Reason.OUT_OF_ORDER, counter_name(Outcome.STORED),
         counter_name(Outcome.DUPLICATE, Reason.REPEAT),
-        counter_name(Outcome.DUPLICATE, Reason.OUT_OF_ORDER), " ".join(DELIVERY_LOG_FIELDS),
+        counter_name(Outcome.DUPLICATE, Reason.OUT_OF_ORDER), *DELIVERY_LOG_FIELDS,
     )  # fmt: skip
     prefix = hiredis.pack_command(("EVALSHA", APPLY_JOB_EVENT.sha, len(script_keys) + 1, *script_keys))
     command = _Command(

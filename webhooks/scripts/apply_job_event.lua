@@ -18,60 +18,54 @@ local active_job_seconds = ARGV[2]       -- how long a job without news is deman
 local pool_jobs_pattern = ARGV[3]        -- string.format pattern of a pool's jobs set
 local deliveries_max = ARGV[4]           -- the delivery log's length
 local events_max = ARGV[5]               -- the events stream's length
-local statuses = ARGV[6]                 -- the statuses in their order, space-separated
-local STORED, DUPLICATE, IGNORED = ARGV[7], ARGV[8], ARGV[9]
-local REPEAT, OUT_OF_ORDER = ARGV[10], ARGV[11]
-local stored_counter, repeat_counter, out_of_order_counter = ARGV[12], ARGV[13], ARGV[14]
-local log_fields = ARGV[15]              -- the delivery log's field names, space-separated
+local rank = {[ARGV[6]] = 1, [ARGV[7]] = 2, [ARGV[8]] = 3} -- the statuses, in their order
+local STORED, DUPLICATE, IGNORED = ARGV[9], ARGV[10], ARGV[11]
+local REPEAT, OUT_OF_ORDER = ARGV[12], ARGV[13]
+local stored_counter, repeat_counter, out_of_order_counter = ARGV[14], ARGV[15], ARGV[16]
+-- The delivery log's field names (outcomes.DELIVERY_LOG_FIELDS), in their order.
+local F_DELIVERY, F_EVENT, F_ACTION, F_JOB_ID = ARGV[17], ARGV[18], ARGV[19], ARGV[20]
+local F_OUTCOME, F_REASON, F_HTTP_STATUS, F_AT = ARGV[21], ARGV[22], ARGV[23], ARGV[24]
 -- Per delivery.
-local expected_version = ARGV[16]
-local new = ARGV[17]                     -- the status the delivery reports
-local now = ARGV[18]
-local delivery_id = ARGV[19]
-local action = ARGV[20]
-local job_id = ARGV[21]
-local unrecorded = ARGV[22]              -- why a new job is not recorded; '' when it is
-local unrecorded_counter = ARGV[23]
-local entity, pool = ARGV[24], ARGV[25]
-local pools_member = ARGV[26]
-local image, labels = ARGV[27], ARGV[28]
-local runner_name, conclusion = ARGV[29], ARGV[30]
-local MOVED, moved_counter = ARGV[31], ARGV[32] -- 'updated', or 'reconciled' on GitHub's record
-local log_event = ARGV[33]               -- the event the delivery log names
-local NEW_JOB_FIELDS = 34                -- ARGV[34..]: field/value pairs of a new job's hash
+local expected_version = ARGV[25]
+local new = ARGV[26]                     -- the status the delivery reports
+local now = ARGV[27]
+local delivery_id = ARGV[28]
+local action = ARGV[29]
+local job_id = ARGV[30]
+local unrecorded = ARGV[31]              -- why a new job is not recorded; '' when it is
+local unrecorded_counter = ARGV[32]
+local entity, pool = ARGV[33], ARGV[34]
+local pools_member = ARGV[35]
+local image, labels = ARGV[36], ARGV[37]
+local runner_name, conclusion = ARGV[38], ARGV[39]
+local MOVED, moved_counter = ARGV[40], ARGV[41] -- 'updated', or 'reconciled' on GitHub's record
+local log_event = ARGV[42]               -- the event the delivery log names
+local NEW_JOB_FIELDS = 43                -- ARGV[43..]: a new job's whole hash, field/value pairs
 
 local version = redis.call('GET', config_version_key) or '0'
 if version ~= expected_version then return {'stale', version} end
-
-local rank, position = {}, 0
-for status in string.gmatch(statuses, '%S+') do
-  position = position + 1
-  rank[status] = position
-end
 
 local known = redis.call('HMGET', job_key, 'status', 'entity_id', 'k8s_pool', 'k8s_image', 'labels')
 local old = known[1]
 local outcome, reason, counter = IGNORED, unrecorded, unrecorded_counter
 
-local function finish_fields(fields)
+-- A known job's fields that a move to `new` sets.
+local function moved_fields()
+  local fields = {'status', new}
   if new == 'running' then
-    table.insert(fields, 'started_at'); table.insert(fields, now)
+    fields[3], fields[4] = 'started_at', now
   elseif new == 'completed' then
-    table.insert(fields, 'completed_at'); table.insert(fields, now)
-    table.insert(fields, 'conclusion'); table.insert(fields, conclusion)
+    fields[3], fields[4], fields[5], fields[6] = 'completed_at', now, 'conclusion', conclusion
   end
   if runner_name ~= '' then
-    table.insert(fields, 'runner_name'); table.insert(fields, runner_name)
+    fields[#fields + 1] = 'runner_name'; fields[#fields + 1] = runner_name
   end
   return fields
 end
 
 if not old then
   if unrecorded == '' then
-    local fields = {'status', new, 'created_at', now, 'started_at', '', 'completed_at', '',
-                    'conclusion', '', 'runner_name', ''}
-    for i = NEW_JOB_FIELDS, #ARGV do fields[#fields + 1] = ARGV[i] end
-    redis.call('HSET', job_key, unpack(finish_fields(fields)))
+    redis.call('HSET', job_key, unpack(ARGV, NEW_JOB_FIELDS, #ARGV))
     if new == 'completed' then
       redis.call('EXPIRE', job_key, retention_seconds)
       -- A pending job whose hash expired may still be in its pool set: it is over now.
@@ -95,7 +89,7 @@ elseif rank[new] <= rank[old] then
   end
 else
   entity, pool, image, labels = known[2], known[3], known[4], known[5]
-  redis.call('HSET', job_key, unpack(finish_fields({'status', new})))
+  redis.call('HSET', job_key, unpack(moved_fields()))
   if new == 'completed' then
     redis.call('SREM', string.format(pool_jobs_pattern, entity, pool), job_id)
     redis.call('EXPIRE', job_key, retention_seconds)
@@ -116,14 +110,8 @@ if outcome == STORED or outcome == MOVED then
   end
 end
 
--- The values in the order of log_fields (outcomes.DELIVERY_LOG_FIELDS).
-local values = {delivery_id, log_event, action, job_id, outcome, reason, '200', now}
-local entry, index = {}, 0
-for field in string.gmatch(log_fields, '%S+') do
-  index = index + 1
-  entry[#entry + 1] = field
-  entry[#entry + 1] = values[index]
-end
-redis.call('XADD', deliveries_key, 'MAXLEN', '~', deliveries_max, '*', unpack(entry))
+redis.call('XADD', deliveries_key, 'MAXLEN', '~', deliveries_max, '*',
+           F_DELIVERY, delivery_id, F_EVENT, log_event, F_ACTION, action, F_JOB_ID, job_id,
+           F_OUTCOME, outcome, F_REASON, reason, F_HTTP_STATUS, '200', F_AT, now)
 redis.call('HINCRBY', stats_key, counter, 1)
 return {outcome, reason, old or '', pool}
