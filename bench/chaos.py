@@ -27,18 +27,18 @@ sys.path.insert(0, str(ROOT))
 
 import os  # noqa: E402
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "harness.settings")
 
 import django  # noqa: E402
 
 django.setup()
 
+from harness.fake_github import FakeGitHub  # noqa: E402
+from harness.fake_kubernetes import FakeKubernetes  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.runner_world import World  # noqa: E402
+from harness.servers import Gunicorn, SchedulerProcess  # noqa: E402
 from runners import store  # noqa: E402
-from tests.fake_github import FakeGitHub  # noqa: E402
-from tests.fake_kubernetes import FakeKubernetes  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.runner_world import World  # noqa: E402
-from tests.servers import Gunicorn, SchedulerProcess  # noqa: E402
 from webhooks.keys import Keys  # noqa: E402
 
 LABELS = [["ubuntu-24.04-riscv"], ["ubuntu-24.04-riscv-2xlarge"], ["ubuntu-24.04-riscv-rvv"]]

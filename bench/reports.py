@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from tests.webhook_client import json_delivery_headers  # noqa: E402
+from harness.webhook_client import json_delivery_headers  # noqa: E402
 
 LABELS = ["ubuntu-24.04-riscv", "ubuntu-24.04-riscv-2xlarge", "ubuntu-24.04-riscv-rvv"]
 ACCOUNTS = 20
@@ -125,9 +125,9 @@ def median_ms(client: Client, path: str, requests: int, warmup: int) -> float:
 @contextlib.contextmanager
 def own_servers(workers: int) -> Iterator[tuple[str, str, str]]:
     """A fresh redis-server and gunicorn with production settings, stopped afterwards."""
-    from tests.redis_server import RedisServer
-    from tests.servers import Gunicorn
-    from tests.webhook_client import TEST_SECRET
+    from harness.redis_server import RedisServer
+    from harness.servers import Gunicorn
+    from harness.webhook_client import TEST_SECRET
 
     redis_server = RedisServer().start()
     try:

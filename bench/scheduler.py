@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.webhook_client import TEST_SECRET  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.webhook_client import TEST_SECRET  # noqa: E402
 
 LABELS = [["ubuntu-24.04-riscv"], ["ubuntu-24.04-riscv-2xlarge"], ["ubuntu-24.04-riscv-rvv"]]
 
@@ -74,10 +74,10 @@ def run(args: argparse.Namespace, redis_server: RedisServer) -> None:
     from runners.github import GitHubRunners
     from runners.kube import Cluster
     from runners.scheduler import Scheduler
-    from tests.fake_github import FakeGitHub
-    from tests.fake_kubernetes import FakeKubernetes
-    from tests.runner_world import NAMESPACE, World
-    from tests.webhook_client import deliver_to
+    from harness.fake_github import FakeGitHub
+    from harness.fake_kubernetes import FakeKubernetes
+    from harness.runner_world import NAMESPACE, World
+    from harness.webhook_client import deliver_to
     from webhooks.models import Account
 
     client = Client()

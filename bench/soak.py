@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.servers import Gunicorn  # noqa: E402
-from tests.webhook_client import fixture_bytes, json_delivery_headers  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.servers import Gunicorn  # noqa: E402
+from harness.webhook_client import fixture_bytes, json_delivery_headers  # noqa: E402
 
 SECRET = "soak-webhook-secret-0123456789abcdef"
 ORGS = 10

@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.load import (  # noqa: E402
+from harness.load import (  # noqa: E402
     Hammer, admin_logins, fill_history, forwarded_matrix, history_pages, request, timed_deliveries,
 )  # fmt: skip
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.servers import BlackHole, Gunicorn  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.servers import BlackHole, Gunicorn  # noqa: E402
 
 STAGING_OWNER = 9_300_000_001
 

@@ -49,10 +49,10 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.webhook_client import json_delivery_headers  # noqa: E402
+from harness.webhook_client import FIXTURES, json_delivery_headers  # noqa: E402
 
 BENCH = ROOT / "bench"
-TEMPLATE = ROOT / "tests" / "fixtures" / "github" / "workflow_job.queued.payload.json"
+TEMPLATE = FIXTURES / "workflow_job.queued.payload.json"
 LABEL = "ubuntu-24.04-riscv"
 POOL = "scw-em-rv1"
 ORGS = 10
@@ -276,8 +276,8 @@ def server_cpu(server: "Gunicorn") -> float:
 
 
 def compare(args: argparse.Namespace) -> None:
-    from tests.redis_server import RedisServer
-    from tests.servers import Gunicorn
+    from harness.redis_server import RedisServer
+    from harness.servers import Gunicorn
 
     if args.client == "wrk" and shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk), or use --client python")
@@ -346,7 +346,7 @@ def compare(args: argparse.Namespace) -> None:
 def in_process(args: argparse.Namespace) -> None:
     """Python CPU and Redis time per delivery, and Redis memory per retained completed job,
     with no HTTP server: each WSGI application called directly, one thread, one Redis."""
-    from tests.redis_server import RedisServer
+    from harness.redis_server import RedisServer
 
     secret = "bench-webhook-secret-0123456789abcdef"
     store = RedisServer().start()
@@ -487,8 +487,8 @@ def wait_cost(client: redis.Redis, samples: int = 5000) -> None:
 
 
 def replica_ack(args: argparse.Namespace) -> None:
-    from tests.redis_server import RedisServer
-    from tests.servers import Gunicorn
+    from harness.redis_server import RedisServer
+    from harness.servers import Gunicorn
 
     secret = "bench-webhook-secret-0123456789"
     primary = RedisServer().start()

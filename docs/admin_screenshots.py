@@ -13,8 +13,8 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.servers import Gunicorn  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.servers import Gunicorn  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 USERNAME, PASSWORD = "maintainer", "screenshots-only-password-0123456789"

@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import headless_chromium  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.servers import Gunicorn  # noqa: E402
-from tests.webhook_client import TEST_SECRET, json_delivery_headers  # noqa: E402
+from harness.browser import headless_chromium  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.servers import Gunicorn  # noqa: E402
+from harness.webhook_client import TEST_SECRET, json_delivery_headers  # noqa: E402
 from webhooks.keys import Keys  # noqa: E402
 
 ACCOUNTS = [

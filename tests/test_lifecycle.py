@@ -5,7 +5,7 @@ import time
 import pytest
 import redis
 
-from tests.factories import LabelMappingFactory, WorkflowJobPayloadFactory, same_job
+from harness.factories import LabelMappingFactory, WorkflowJobPayloadFactory, same_job
 from webhooks import config, lifecycle, proxy, store
 from webhooks.models import LabelMapping
 from webhooks.outcomes import Outcome, Reason

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.redis_server import SentinelGroup, free_port
+from harness.servers import Gunicorn
 from tests.delivery_stream import DeliveryStream, job_problems, redeliver, unrecorded
-from tests.redis_server import SentinelGroup, free_port
-from tests.servers import Gunicorn
 
 UNAVAILABLE = "redis unavailable, redeliver later"
 

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from tests.redis_server import free_port
-from tests.webhook_client import TEST_SECRET
+from harness.redis_server import free_port
+from harness.webhook_client import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 
