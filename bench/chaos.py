@@ -12,20 +12,15 @@ At the end every job is completed in RunnerHub exactly when it is completed on t
 every job got exactly one runner, and no pod, secret, registration or live worker is left.
 Prints the time to converge after the last fault, GitHub calls per job and the redeliveries.
 
-    .venv/bin/python bench/chaos.py [--jobs 2000] [--accounts 20]
+    .venv/bin/python -m bench.chaos [--jobs 2000] [--accounts 20]
 """
 import argparse
 import http.client
-import sys
+import os
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import os  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "harness.settings")
 
