@@ -12,10 +12,15 @@ from django.core.exceptions import ImproperlyConfigured
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
+# Every name read so far, with the lowest number it accepts (None for text and booleans): what
+# the README's configuration table is tested against.
+READ: dict[str, float | None] = {}
 
-def _raw(name: str) -> str | None:
+
+def _raw(name: str, minimum: float | None = None) -> str | None:
     """The value of `name`, from `NAME_FILE` when that is set (stripped of the newline that
     `kubectl create secret --from-file` leaves), else from the environment; None when unset."""
+    READ[name] = minimum
     path = os.environ.get(f"{name}_FILE")
     if path:
         try:
@@ -44,7 +49,7 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int, minimum: int = 0) -> int:
-    raw = _raw(name)
+    raw = _raw(name, minimum)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -57,7 +62,7 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
 
 
 def env_float(name: str, default: float, minimum: float = 0.0) -> float:
-    raw = _raw(name)
+    raw = _raw(name, minimum)
     if raw is None or raw.strip() == "":
         return default
     try:

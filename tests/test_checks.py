@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from runnerhub import env
 from runnerhub.checks import check_configuration, fail_on_configuration_errors
 from runnerhub.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -253,6 +254,15 @@ def test_env_helpers_refuse_bad_values(monkeypatch, name, value, reader, message
     monkeypatch.setenv(name, value)
     with pytest.raises(ImproperlyConfigured, match=message):
         reader()
+
+
+def test_env_helpers_record_each_name_with_the_minimum_it_accepts(monkeypatch) -> None:
+    monkeypatch.setattr(env, "READ", {})
+    env_int("RH_COUNT", 1, minimum=3)
+    env_float("RH_SECONDS", 1.0)
+    env_list("RH_LIST")
+    env_bool("RH_FLAG", False)
+    assert env.READ == {"RH_COUNT": 3, "RH_SECONDS": 0.0, "RH_LIST": None, "RH_FLAG": None}
 
 
 @pytest.mark.parametrize("seconds", [10, 30])

@@ -8,18 +8,16 @@ import redis
 from harness.factories import LabelMappingFactory, WorkflowJobPayloadFactory, same_job
 from webhooks import config, lifecycle, proxy, store
 from webhooks.models import LabelMapping
-from webhooks.outcomes import Outcome, Reason
+from webhooks.outcomes import Delivery, Outcome, Reason
 
 pytestmark = pytest.mark.django_db
 
 ACTIONS = ("queued", "in_progress", "completed")
 
 
-NOT_FORWARDED = proxy.RawDelivery(b"", {})
-
-
 def handle(payload: dict, event: str = "workflow_job") -> lifecycle.Result:
-    return lifecycle.handle_delivery("delivery-1", event, payload, NOT_FORWARDED)
+    delivery = Delivery("delivery-1", event, str(payload.get("action") or ""))
+    return lifecycle.handle_delivery(delivery, payload)
 
 
 def deliveries_for(payload: dict, actions: tuple[str, ...]) -> list[dict]:

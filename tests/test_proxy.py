@@ -470,12 +470,13 @@ def test_past_the_forwards_in_flight_a_delivery_gets_503_at_once(
     settings.STAGING_MAX_FORWARDS = 2
     staging.delay = 1.5
     slow = [payload_of(staging_account()) for _ in range(2)]
-    raws = [proxy.RawDelivery(json.dumps(p).encode(), {"CONTENT_TYPE": "application/json"})
-            for p in slow]  # fmt: skip
+    headers = proxy.forwarded_headers({"CONTENT_TYPE": "application/json"})
     answers: list[int] = []
     threads = [
-        threading.Thread(target=lambda r=raw: answers.append(proxy.forward(r, "x").http_status))
-        for raw in raws
+        threading.Thread(
+            target=lambda b=body: answers.append(proxy.forward(b, headers, "x").http_status)
+        )
+        for body in (json.dumps(p).encode() for p in slow)
     ]
     for thread in threads:
         thread.start()

@@ -12,13 +12,14 @@ from django.core.management import call_command
 
 from harness.factories import WorkflowJobPayloadFactory, same_job
 from harness.redis_server import RedisServer
-from webhooks import config, lifecycle, proxy, store
+from webhooks import config, lifecycle, store
+from webhooks.outcomes import Delivery
 
 pytestmark = pytest.mark.django_db
 
 
 def handle(payload: dict) -> None:
-    lifecycle.handle_delivery("d", "workflow_job", payload, proxy.RawDelivery(b"", {}))
+    lifecycle.handle_delivery(Delivery("d", "workflow_job", payload["action"]), payload)
 
 
 def test_pending_and_running_jobs_expire_after_the_active_lifetime(

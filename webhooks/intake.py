@@ -11,20 +11,27 @@ from typing import Any
 from django.conf import settings
 
 from webhooks import lifecycle, proxy, signatures, store
-from webhooks.events import PayloadError, decode_body
+from webhooks.events import PayloadError, decode_body, decode_workflow_job, is_form
 from webhooks.outcomes import Delivery, Reason, Reply, Result, quoted
 
 log = logging.getLogger(__name__)
 
 TEXT = "text/plain; charset=utf-8"
-_SIGNATURE_WORDS = {
-    signatures.Verdict.MISSING: "missing X-Hub-Signature-256 header",
-    signatures.Verdict.INVALID: "invalid signature",
-}
 _UNAVAILABLE = Reply(503, b"redis unavailable, redeliver later", TEXT)
-_BODY_WORDS = {
+# How each signature verdict is refused; a valid one is not.
+SIGNATURE_REASON = {
+    signatures.Verdict.MISSING: Reason.MISSING_SIGNATURE,
+    signatures.Verdict.INVALID: Reason.BAD_SIGNATURE,
+}
+# What GitHub is told of each refusal that comes before the payload is read.
+REFUSAL_WORDS = {
+    Reason.BAD_HOST: "invalid host",
     Reason.SLOW_BODY: "body not received in time",
     Reason.BROKEN_BODY: "body could not be read",
+    Reason.TOO_LARGE: "body too large",
+    Reason.MISSING_SIGNATURE: "missing X-Hub-Signature-256 header",
+    Reason.BAD_SIGNATURE: "invalid signature",
+    Reason.MISSING_EVENT: "missing X-GitHub-Event header",
 }
 
 
@@ -46,37 +53,53 @@ def receive(environ: Mapping[str, Any], read: Callable[[int], bytes]) -> Reply:
     mid-body), 400 for a missing event header or an undecodable payload, 503 when Redis cannot
     record it, and 200 with what happened otherwise.
     """
-    delivery = Delivery(
-        environ.get("HTTP_X_GITHUB_DELIVERY", "")[:100], environ.get("HTTP_X_GITHUB_EVENT", "")[:100]
-    )
+    delivery_id = environ.get("HTTP_X_GITHUB_DELIVERY", "")[:100]
+    event_name = environ.get("HTTP_X_GITHUB_EVENT", "")[:100]
     try:
         body = _read_capped(environ, read, settings.WEBHOOK_MAX_BODY_BYTES)
     except BodyUnreadable as exc:
-        return _reply(lifecycle.reject(delivery, exc.reason, _BODY_WORDS[exc.reason]))
+        return _refused(delivery_id, event_name, exc.reason)
     if body is None:
-        return _reply(lifecycle.reject(delivery, Reason.TOO_LARGE, "body too large"))
+        return _refused(delivery_id, event_name, Reason.TOO_LARGE)
     verdict = signatures.verify(body, environ.get("HTTP_X_HUB_SIGNATURE_256"), _secrets())
     if verdict != signatures.Verdict.VALID:
-        return _reply(lifecycle.reject(delivery, Reason(verdict), _SIGNATURE_WORDS[verdict]))
-    if not delivery.event:
-        return _reply(lifecycle.reject(delivery, Reason.MISSING_EVENT, "missing X-GitHub-Event header"))
+        return _refused(delivery_id, event_name, SIGNATURE_REASON[verdict])
+    if not event_name:
+        return _refused(delivery_id, event_name, Reason.MISSING_EVENT)
+    content_type = environ.get("CONTENT_TYPE", "")
+    # The common delivery in one pass; anything else, and any doubt, the general way.
+    payload: lifecycle.Payload | None = None
+    if event_name == "workflow_job" and not is_form(content_type):
+        payload = decode_workflow_job(body)
+    if payload is not None:
+        delivery = Delivery(delivery_id, event_name, payload.action, payload.job_id)
+    else:
+        try:
+            payload = decode_body(body, content_type)
+        except PayloadError as exc:
+            return _reply(
+                lifecycle.reject(Delivery(delivery_id, event_name), Reason.BAD_PAYLOAD, f"bad payload: {exc}")
+            )
+        delivery = Delivery(delivery_id, event_name, str(payload.get("action") or "")[:64])
     try:
-        payload = decode_body(body, environ.get("CONTENT_TYPE", ""))
-    except PayloadError as exc:
-        return _reply(lifecycle.reject(delivery, Reason.BAD_PAYLOAD, f"bad payload: {exc}"))
-    raw = proxy.RawDelivery(body, environ)
-    try:
-        result = lifecycle.handle_delivery(delivery.delivery_id, delivery.event, payload, raw)
+        decision = lifecycle.handle_delivery(delivery, payload, proxy.hopped(environ))
+        if isinstance(decision, lifecycle.Forward):
+            answer = proxy.forward(body, proxy.forwarded_headers(environ), delivery_id)
+            decision = lifecycle.forwarded(decision, answer)
     except store.StoreUnavailable:
-        log.error("webhook.unavailable delivery=%s", quoted(delivery.delivery_id))
+        log.error("webhook.unavailable delivery=%s", quoted(delivery_id))
         return _UNAVAILABLE
-    return _reply(result)
+    return _reply(decision)
 
 
-def refuse(reason: Reason, detail: str) -> Reply:
+def refuse(reason: Reason) -> Reply:
     """Answer a delivery refused before it was read (a host this deployment does not serve),
     counted like the other refusals that come before the signature."""
-    return _reply(lifecycle.reject(Delivery("", ""), reason, detail))
+    return _refused("", "", reason)
+
+
+def _refused(delivery_id: str, event_name: str, reason: Reason) -> Reply:
+    return _reply(lifecycle.reject(Delivery(delivery_id, event_name), reason, REFUSAL_WORDS[reason]))
 
 
 def _reply(result: Result) -> Reply:

@@ -8,6 +8,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from webhooks import config, matching, proxy, store
@@ -29,21 +30,45 @@ log = logging.getLogger(__name__)
 STALE_CONFIG_ATTEMPTS = 3
 
 
-def handle_delivery(
-    delivery_id: str, event_name: str, payload: dict[str, Any], raw: proxy.RawDelivery
-) -> Result:
-    """Apply one verified, decoded delivery, or forward it to staging as it came (`raw`).
+@dataclass(frozen=True)
+class Forward:
+    """The decision that a delivery is staging's: the caller sends it there as it came, then
+    hands staging's answer to `forwarded`."""
 
-    Returns what happened (a rejection when the payload is wrong; staging's answer when the
-    delivery was forwarded). Raises store.StoreUnavailable when the delivery could not be
-    recorded: it must then be failed so that GitHub shows it and it can be redelivered.
+    delivery: Delivery
+
+
+Payload = WorkflowJobEvent | dict[str, Any]
+
+
+def handle_delivery(delivery: Delivery, payload: Payload, hopped: bool = False) -> Result | Forward:
+    """Apply one verified, decoded delivery, or decide that it is staging's.
+
+    `payload` is the typed event of a well-formed `workflow_job` delivery
+    (events.decode_workflow_job), or the decoded JSON object of any other. `hopped`: a RunnerHub
+    deployment forwarded the delivery here, so it is never forwarded again.
+
+    Returns what happened (a rejection when the payload is wrong), or Forward. Raises
+    store.StoreUnavailable when the delivery could not be recorded: it must then be failed so
+    that GitHub shows it and it can be redelivered.
     """
-    handler = HANDLERS.get(event_name, _ignore_event)
-    delivery = Delivery(delivery_id, event_name, str(payload.get("action") or "")[:64])
+    handler = HANDLERS.get(delivery.event, _ignore_event)
     try:
-        return handler(delivery, payload, raw)
+        return handler(delivery, payload, hopped)
     except PayloadError as exc:
         return reject(delivery, Reason.BAD_PAYLOAD, f"bad payload: {exc}")
+
+
+def forwarded(forward: Forward, result: Result) -> Result:
+    """Log and record what staging (or its absence) answered a forwarded delivery. No job is
+    recorded here, it is staging's delivery; the delivery log and the counters say it was
+    forwarded and how it went, so that /metrics can alert on failed forwards."""
+    _log(forward.delivery, result)
+    try:
+        store.record_delivery(forward.delivery, result, result.http_status)
+    except store.StoreUnavailable:
+        log.warning("webhook.unlogged delivery=%s", quoted(forward.delivery.delivery_id))
+    return result
 
 
 def reject(delivery: Delivery, reason: Reason, detail: str = "") -> Result:
@@ -64,18 +89,23 @@ def reject(delivery: Delivery, reason: Reason, detail: str = "") -> Result:
     return result
 
 
-def _workflow_job(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDelivery) -> Result:
-    owner_id = owner_id_of(payload)
+def _workflow_job(delivery: Delivery, payload: Payload, hopped: bool) -> Result | Forward:
+    if isinstance(payload, WorkflowJobEvent):
+        owner_id, job_id = payload.owner_id, payload.job_id
+    else:
+        owner_id, job_id = owner_id_of(payload), job_id_of(payload)
     for _ in range(STALE_CONFIG_ATTEMPTS):
         snapshot = config.current()
         try:
             # Forwarding skips the script that would catch a stale cache, so the version is
             # checked first; and a job this deployment recorded before its account moved to
             # staging finishes here, so that its demand does not stay behind.
-            if proxy.should_forward(snapshot, owner_id, raw) and not store.knows_job(
-                snapshot.version, job_id_of(payload)
+            if proxy.should_forward(snapshot, owner_id, hopped) and not store.knows_job(
+                snapshot.version, job_id
             ):
-                return _forward(delivery, raw, job_id_of(payload))
+                if delivery.job_id != job_id:
+                    delivery = Delivery(delivery.delivery_id, delivery.event, delivery.action, job_id)
+                return Forward(delivery)
             return _record(delivery, payload, snapshot)
         except store.StaleConfig:
             config.reload()
@@ -83,14 +113,17 @@ def _workflow_job(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDel
     raise store.StoreUnavailable("label mappings or accounts kept changing")
 
 
-def _record(delivery: Delivery, payload: dict[str, Any], snapshot: config.Snapshot) -> Result:
+def _record(delivery: Delivery, payload: Payload, snapshot: config.Snapshot) -> Result:
     """Apply a `workflow_job` delivery in this deployment. Raises StaleConfig when `snapshot`
     is older than the config in Redis; nothing is written then."""
-    action = action_of(payload)
-    if action not in ACTION_STATUS:
-        return _conclude(delivery, Result(Outcome.IGNORED, Reason.ACTION))
-    event = parse_workflow_job(payload)
-    delivery = Delivery(delivery.delivery_id, delivery.event, action, event.job_id)
+    if isinstance(payload, WorkflowJobEvent):
+        event = payload
+    else:
+        action = action_of(payload)
+        if action not in ACTION_STATUS:
+            return _conclude(delivery, Result(Outcome.IGNORED, Reason.ACTION))
+        event = parse_workflow_job(payload)
+        delivery = Delivery(delivery.delivery_id, delivery.event, action, event.job_id)
     if event.owner_id in snapshot.blocked:
         # Decided in the script with the version check, so a block lifted in the admin holds
         # from the next delivery on; a job recorded before the block still moves forward.
@@ -103,29 +136,15 @@ def _record(delivery: Delivery, payload: dict[str, Any], snapshot: config.Snapsh
     return result
 
 
-def _forward(delivery: Delivery, raw: proxy.RawDelivery, job_id: int | None) -> Result:
-    """Hand the delivery to staging. No job is recorded here, it is staging's delivery; the
-    delivery log and the counters say it was forwarded and what staging (or its absence)
-    answered, so that /metrics can alert on failed forwards."""
-    result = proxy.forward(raw, delivery.delivery_id)
-    delivery = Delivery(delivery.delivery_id, delivery.event, delivery.action, job_id)
-    _log(delivery, result)
-    try:
-        store.record_delivery(delivery, result, result.http_status)
-    except store.StoreUnavailable:
-        log.warning("webhook.unlogged delivery=%s", quoted(delivery.delivery_id))
-    return result
-
-
-def _ping(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDelivery) -> Result:
+def _ping(delivery: Delivery, payload: Payload, hopped: bool) -> Result:
     return _conclude(delivery, Result(Outcome.PONG))
 
 
-def _ignore_event(delivery: Delivery, payload: dict[str, Any], raw: proxy.RawDelivery) -> Result:
+def _ignore_event(delivery: Delivery, payload: Payload, hopped: bool) -> Result:
     return _conclude(delivery, Result(Outcome.IGNORED, Reason.EVENT))
 
 
-HANDLERS: dict[str, Callable[[Delivery, dict[str, Any], proxy.RawDelivery], Result]] = {
+HANDLERS: dict[str, Callable[[Delivery, Payload, bool], Result | Forward]] = {
     "workflow_job": _workflow_job,
     "ping": _ping,
 }

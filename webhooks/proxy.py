@@ -20,7 +20,6 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -46,42 +45,35 @@ _TEXT = "text/plain; charset=utf-8"
 _resolver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="staging-dns")
 
 
-@dataclass(frozen=True)
-class RawDelivery:
-    """A delivery as it arrived: the bytes GitHub signed, and the request's WSGI environ from
-    which the headers staging needs are picked only when the delivery is forwarded."""
-
-    body: bytes
-    environ: Mapping[str, Any]
-
-    @property
-    def hopped(self) -> bool:
-        """Whether a RunnerHub deployment forwarded this delivery here."""
-        return bool(self.environ.get(HOP_ENVIRON))
-
-    def headers(self) -> dict[str, str]:
-        headers = {
-            name: value
-            for name, value in HttpHeaders(self.environ).items()
-            if name.lower() in FORWARDED_NAMES or name.lower().startswith(FORWARDED_PREFIXES)
-        }
-        headers[HOP_HEADER] = settings.RUNNERHUB_ENV
-        return headers
+def hopped(environ: Mapping[str, Any]) -> bool:
+    """Whether a RunnerHub deployment forwarded this delivery here."""
+    return bool(environ.get(HOP_ENVIRON))
 
 
-def should_forward(snapshot: Snapshot, owner_id: int | None, raw: RawDelivery | None = None) -> bool:
+def forwarded_headers(environ: Mapping[str, Any]) -> dict[str, str]:
+    """The headers staging needs, picked from a request's WSGI environ, and the hop header."""
+    headers = {
+        name: value
+        for name, value in HttpHeaders(environ).items()
+        if name.lower() in FORWARDED_NAMES or name.lower().startswith(FORWARDED_PREFIXES)
+    }
+    headers[HOP_HEADER] = settings.RUNNERHUB_ENV
+    return headers
+
+
+def should_forward(snapshot: Snapshot, owner_id: int | None, hopped: bool = False) -> bool:
     """Whether a `workflow_job` delivery of `owner_id` belongs to staging.
 
     Only production forwards, only when STAGING_URL is set, only for accounts flagged staging
-    in `snapshot`, and never a delivery that was forwarded already (`raw` carries the hop
-    header). A blocked account is not forwarded: blocking wins.
+    in `snapshot`, and never a delivery that was forwarded already (`hopped`). A blocked
+    account is not forwarded: blocking wins.
     """
     return (
-        settings.RUNNERHUB_ENV == "prod"
-        and bool(settings.STAGING_URL)
-        and owner_id in snapshot.staging
+        owner_id in snapshot.staging
         and owner_id not in snapshot.blocked
-        and not (raw is not None and raw.hopped)
+        and not hopped
+        and settings.RUNNERHUB_ENV == "prod"
+        and bool(settings.STAGING_URL)
     )
 
 
@@ -127,8 +119,8 @@ class _Breaker:
 breaker = _Breaker()
 
 
-def forward(raw: RawDelivery, delivery_id: str) -> Result:
-    """POST `raw` to STAGING_URL and return staging's answer as a `forwarded` result.
+def forward(body: bytes, headers: Mapping[str, str], delivery_id: str) -> Result:
+    """POST the delivery as it came (`body`, and `headers` from forwarded_headers) to STAGING_URL and return staging's answer as a `forwarded` result.
 
     Reads nothing and writes nothing here: a forwarded delivery is staging's to record. The
     whole exchange, name resolution included, is bounded by STAGING_TIMEOUT_SECONDS, under
@@ -143,7 +135,7 @@ def forward(raw: RawDelivery, delivery_id: str) -> Result:
         return _failed(delivery_id, refused, kind, 503)
     failed = True
     try:
-        reply = _post(settings.STAGING_URL, raw, float(settings.STAGING_TIMEOUT_SECONDS))
+        reply = _post(settings.STAGING_URL, body, headers, float(settings.STAGING_TIMEOUT_SECONDS))
         failed = False
     except ConnectionRefusedError:
         return _failed(delivery_id, Reason.STAGING_REFUSED, "refused", 502)
@@ -178,7 +170,7 @@ def _failed(delivery_id: str, reason: Reason, kind: str, status: int, error: str
     return Result(Outcome.FORWARDED, reason, reply=reply)
 
 
-def _post(url: str, raw: RawDelivery, timeout: float) -> Reply:
+def _post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Reply:
     """One POST without redirects; `timeout` bounds the whole exchange, not each read."""
     deadline = time.monotonic() + timeout
     parts = urlsplit(url)
@@ -197,21 +189,21 @@ def _post(url: str, raw: RawDelivery, timeout: float) -> Reply:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         _set_remaining(sock, deadline)
-        connection.request("POST", target, body=raw.body, headers=raw.headers())
+        connection.request("POST", target, body=body, headers=dict(headers))
         _set_remaining(sock, deadline)
         response = connection.getresponse()
-        body = bytearray()
+        answer = bytearray()
         # The response closes the socket as soon as it has read the whole body.
-        while not response.isclosed() and len(body) < MAX_REPLY_BYTES:
+        while not response.isclosed() and len(answer) < MAX_REPLY_BYTES:
             _set_remaining(sock, deadline)
-            chunk = response.read1(min(8192, MAX_REPLY_BYTES - len(body)))  # one recv at most
+            chunk = response.read1(min(8192, MAX_REPLY_BYTES - len(answer)))  # one recv at most
             if not chunk:
                 break
-            body += chunk
+            answer += chunk
         content_type = response.getheader("Content-Type") or _TEXT
         if not 100 <= response.status <= 599:
             raise http.client.HTTPException(f"status {response.status}")
-        return Reply(response.status, bytes(body), content_type)
+        return Reply(response.status, bytes(answer), content_type)
     finally:
         connection.close()
         sock.close()

@@ -9,8 +9,8 @@ PREFIX = "sha256="
 
 class Verdict(enum.StrEnum):
     VALID = "valid"
-    MISSING = "missing_signature"
-    INVALID = "bad_signature"
+    MISSING = "missing"
+    INVALID = "invalid"
 
 
 def verify(body: bytes, header: str | None, secrets: Sequence[bytes]) -> Verdict:
