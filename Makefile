@@ -69,5 +69,5 @@ test-postgres: deps redis-server postgresql browser
 
 # The screenshots in docs/, taken with headless Chromium against gunicorn with DEBUG off.
 screenshots: deps redis-server browser
-	$(BIN)/python docs/admin_screenshots.py
-	$(BIN)/python docs/reports_screenshots.py
+	$(BIN)/python -m docs.admin_screenshots
+	$(BIN)/python -m docs.reports_screenshots

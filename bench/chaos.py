@@ -12,33 +12,28 @@ At the end every job is completed in RunnerHub exactly when it is completed on t
 every job got exactly one runner, and no pod, secret, registration or live worker is left.
 Prints the time to converge after the last fault, GitHub calls per job and the redeliveries.
 
-    .venv/bin/python bench/chaos.py [--jobs 2000] [--accounts 20]
+    .venv/bin/python -m bench.chaos [--jobs 2000] [--accounts 20]
 """
 import argparse
 import http.client
-import sys
+import os
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import os  # noqa: E402
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "harness.settings")
 
 import django  # noqa: E402
 
 django.setup()
 
+from harness.fake_github import FakeGitHub  # noqa: E402
+from harness.fake_kubernetes import FakeKubernetes  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
+from harness.runner_world import World  # noqa: E402
+from harness.servers import Gunicorn, SchedulerProcess  # noqa: E402
 from runners import store  # noqa: E402
-from tests.fake_github import FakeGitHub  # noqa: E402
-from tests.fake_kubernetes import FakeKubernetes  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.runner_world import World  # noqa: E402
-from tests.servers import Gunicorn, SchedulerProcess  # noqa: E402
 from webhooks.keys import Keys  # noqa: E402
 
 LABELS = [["ubuntu-24.04-riscv"], ["ubuntu-24.04-riscv-2xlarge"], ["ubuntu-24.04-riscv-rvv"]]

@@ -7,7 +7,7 @@ Benchmark RunnerHub against it side by side, same gunicorn settings, same client
 and report the ratio: absolute figures drift on a shared machine, the ratio does not.
 
     SECRET=... REDIS_URL=redis://127.0.0.1:PORT/0 ENVP=staging \
-        gunicorn --chdir bench limit_app:app -w 2 -b 127.0.0.1:8112
+        gunicorn bench.limit_app:app -w 2 -b 127.0.0.1:8112  # from the project root
 
 GET /health answers "ok" with no work: the HTTP ceiling of the same server.
 """

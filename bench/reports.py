@@ -6,8 +6,8 @@ completed for every job) to a running RunnerHub, then times /history?per_page=10
 --requests sequential requests each, and the 50,000/1,000 ratio for /history, whose page must
 cost the page, not the history.
 
-    .venv/bin/python bench/reports.py                 # its own redis-server and gunicorn
-    .venv/bin/python bench/reports.py --base-url http://127.0.0.1:8080 \\
+    .venv/bin/python -m bench.reports                 # its own redis-server and gunicorn
+    .venv/bin/python -m bench.reports --base-url http://127.0.0.1:8080 \\
         --redis-url redis://127.0.0.1:6390/0 --secret "$GITHUB_WEBHOOK_SECRET" --flush
 
 Against a running server the keyspace of --env must start empty (or pass --flush, which
@@ -23,15 +23,11 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import redis
 
-import redis  # noqa: E402
-
-from tests.webhook_client import json_delivery_headers  # noqa: E402
+from harness.webhook_client import json_delivery_headers
 
 LABELS = ["ubuntu-24.04-riscv", "ubuntu-24.04-riscv-2xlarge", "ubuntu-24.04-riscv-rvv"]
 ACCOUNTS = 20
@@ -125,9 +121,9 @@ def median_ms(client: Client, path: str, requests: int, warmup: int) -> float:
 @contextlib.contextmanager
 def own_servers(workers: int) -> Iterator[tuple[str, str, str]]:
     """A fresh redis-server and gunicorn with production settings, stopped afterwards."""
-    from tests.redis_server import RedisServer
-    from tests.servers import Gunicorn
-    from tests.webhook_client import TEST_SECRET
+    from harness.redis_server import RedisServer
+    from harness.servers import Gunicorn
+    from harness.webhook_client import TEST_SECRET
 
     redis_server = RedisServer().start()
     try:

@@ -11,21 +11,17 @@
 Everything runs in this process against its own redis-server, SQLite database and fake servers,
 through the same clients as production.
 
-    .venv/bin/python bench/scheduler.py [--jobs 1000] [--accounts 20] [--sizes 100,1000,10000]
+    .venv/bin/python -m bench.scheduler [--jobs 1000] [--accounts 20] [--sizes 100,1000,10000]
 """
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.webhook_client import TEST_SECRET  # noqa: E402
+from harness.redis_server import RedisServer
+from harness.webhook_client import TEST_SECRET
 
 LABELS = [["ubuntu-24.04-riscv"], ["ubuntu-24.04-riscv-2xlarge"], ["ubuntu-24.04-riscv-rvv"]]
 
@@ -74,10 +70,10 @@ def run(args: argparse.Namespace, redis_server: RedisServer) -> None:
     from runners.github import GitHubRunners
     from runners.kube import Cluster
     from runners.scheduler import Scheduler
-    from tests.fake_github import FakeGitHub
-    from tests.fake_kubernetes import FakeKubernetes
-    from tests.runner_world import NAMESPACE, World
-    from tests.webhook_client import deliver_to
+    from harness.fake_github import FakeGitHub
+    from harness.fake_kubernetes import FakeKubernetes
+    from harness.runner_world import NAMESPACE, World
+    from harness.webhook_client import deliver_to
     from webhooks.models import Account
 
     client = Client()

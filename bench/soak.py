@@ -1,6 +1,6 @@
 """Soak: 100,000 signed deliveries against gunicorn with 4 workers, and what they leave behind.
 
-    .venv/bin/python bench/soak.py [--deliveries 100000] [--workers 4] [--concurrency 16]
+    .venv/bin/python -m bench.soak [--deliveries 100000] [--workers 4] [--concurrency 16]
 
 Starts its own Redis and gunicorn (gunicorn.conf.py, production settings), warms up with
 --warmup deliveries, then sends a queued and a completed delivery for each of deliveries/2 jobs,
@@ -21,14 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import redis
 
-import redis  # noqa: E402
-
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.servers import Gunicorn  # noqa: E402
-from tests.webhook_client import fixture_bytes, json_delivery_headers  # noqa: E402
+from harness.redis_server import RedisServer
+from harness.servers import Gunicorn
+from harness.webhook_client import fixture_bytes, json_delivery_headers
 
 SECRET = "soak-webhook-secret-0123456789abcdef"
 ORGS = 10

@@ -1,10 +1,10 @@
 """Deliveries under attack: the slowest answer while the pages or a failing staging are
 hammered, against gunicorn with production settings on loopback.
 
-    python bench/starvation.py --attack pages     # 64 clients on /history and the admin login
-    python bench/starvation.py --attack staging   # a 64-job matrix forwarded to a staging
+    python -m bench.starvation --attack pages     # 64 clients on /history and the admin login
+    python -m bench.starvation --attack staging   # a 64-job matrix forwarded to a staging
                                                   # that drops packets
-    python bench/starvation.py --attack pages --unprotected   # the same with the limits lifted,
+    python -m bench.starvation --attack pages --unprotected   # the same with the limits lifted,
                                                   # to see what they are for
 
 Starts its own Redis and gunicorn (2 workers from gunicorn.conf.py), fills a history of
@@ -17,16 +17,12 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.load import (  # noqa: E402
+from harness.load import (
     Hammer, admin_logins, fill_history, forwarded_matrix, history_pages, request, timed_deliveries,
 )  # fmt: skip
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.servers import BlackHole, Gunicorn  # noqa: E402
+from harness.redis_server import RedisServer
+from harness.servers import BlackHole, Gunicorn
 
 STAGING_OWNER = 9_300_000_001
 

@@ -1,7 +1,7 @@
 """Webhook throughput and latency: N queued deliveries, then their completed ones.
 
 One target:
-    python bench/webhook.py --url http://127.0.0.1:8080 --redis redis://127.0.0.1:6390/0 \\
+    python -m bench.webhook --url http://127.0.0.1:8080 --redis redis://127.0.0.1:6390/0 \\
         --secret "$GITHUB_WEBHOOK_SECRET" [--env prod] [--jobs 2000] [--concurrency 16]
 
 Side by side with the practical limit (a raw WSGI app doing only the irreducible work, in
@@ -11,18 +11,18 @@ in alternating rounds so that drift on a shared machine hits both alike. The cli
 servers need; `--client python` uses threads of this process instead, where wrk is missing.
 Besides throughput and latency it reports Redis's own time per delivery (INFO commandstats) and
 the CPU the gunicorn workers spent per delivery (user and system, from /proc):
-    python bench/webhook.py --compare [--workers 2] [--rounds 3] [--client wrk|python]
+    python -m bench.webhook --compare [--workers 2] [--rounds 3] [--client wrk|python]
 
 Where the time goes, without HTTP: the WSGI application gunicorn serves (WSGI_APPLICATION)
 and the limit app, called directly in this process, one thread, the same Redis: Python CPU per
 delivery, Redis's time per delivery, and Redis memory per retained completed job (its hash,
 history entry, and its share of the events stream and the delivery log):
-    python bench/webhook.py --in-process [--jobs 2000]
+    python -m bench.webhook --in-process [--jobs 2000]
 
 What waiting for a replica costs (REDIS_MIN_REPLICAS_ACK): a primary and a replica, and two
 RunnerHubs writing to it under gunicorn.conf.py's threaded workers, one with the WAIT (1 replica)
 and one without, measured in alternating rounds:
-    python bench/webhook.py --replica-ack [--workers 2] [--rounds 3] [--concurrency 16]
+    python -m bench.webhook --replica-ack [--workers 2] [--rounds 3] [--concurrency 16]
 
 Every delivery is about 8.5 kB, shaped like GitHub's example payloads. Afterwards Redis must
 hold exactly what was sent: every job completed, every pool set empty.
@@ -46,13 +46,10 @@ from urllib.parse import urlsplit
 
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness.webhook_client import FIXTURES, json_delivery_headers
 
-from tests.webhook_client import json_delivery_headers  # noqa: E402
-
-BENCH = ROOT / "bench"
-TEMPLATE = ROOT / "tests" / "fixtures" / "github" / "workflow_job.queued.payload.json"
+BENCH = Path(__file__).resolve().parent
+TEMPLATE = FIXTURES / "workflow_job.queued.payload.json"
 LABEL = "ubuntu-24.04-riscv"
 POOL = "scw-em-rv1"
 ORGS = 10
@@ -276,8 +273,8 @@ def server_cpu(server: "Gunicorn") -> float:
 
 
 def compare(args: argparse.Namespace) -> None:
-    from tests.redis_server import RedisServer
-    from tests.servers import Gunicorn
+    from harness.redis_server import RedisServer
+    from harness.servers import Gunicorn
 
     if args.client == "wrk" and shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk), or use --client python")
@@ -291,7 +288,7 @@ def compare(args: argparse.Namespace) -> None:
     limit = Gunicorn(
         store.url, args.workers,
         env={"SECRET": secret, "ENVP": "staging"}, worker_class="sync",
-        app="limit_app:app", chdir=BENCH,
+        app="bench.limit_app:app",
     )  # fmt: skip
     targets = {"runnerhub": (runnerhub, "prod"), "limit": (limit, "staging")}
     results: dict[str, list[Figures]] = {name: [] for name in targets}
@@ -346,7 +343,7 @@ def compare(args: argparse.Namespace) -> None:
 def in_process(args: argparse.Namespace) -> None:
     """Python CPU and Redis time per delivery, and Redis memory per retained completed job,
     with no HTTP server: each WSGI application called directly, one thread, one Redis."""
-    from tests.redis_server import RedisServer
+    from harness.redis_server import RedisServer
 
     secret = "bench-webhook-secret-0123456789abcdef"
     store = RedisServer().start()
@@ -368,8 +365,7 @@ def in_process(args: argparse.Namespace) -> None:
     import importlib
 
     runnerhub = importlib.import_module(django.conf.settings.WSGI_APPLICATION.rpartition(".")[0])
-    sys.path.insert(0, str(BENCH))
-    limit_app = importlib.import_module("limit_app")
+    from bench import limit_app  # reads SECRET, ENVP and REDIS_URL when imported
     targets = {"runnerhub": (runnerhub.application, "prod"), "limit": (limit_app.app, "staging")}
     probe = store.client()
     try:
@@ -487,8 +483,8 @@ def wait_cost(client: redis.Redis, samples: int = 5000) -> None:
 
 
 def replica_ack(args: argparse.Namespace) -> None:
-    from tests.redis_server import RedisServer
-    from tests.servers import Gunicorn
+    from harness.redis_server import RedisServer
+    from harness.servers import Gunicorn
 
     secret = "bench-webhook-secret-0123456789"
     primary = RedisServer().start()

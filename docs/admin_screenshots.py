@@ -5,16 +5,14 @@ database, as the end-to-end tests do), adds example accounts and mappings, signs
 headless Chromium (Debian's `chromium`, driven by Playwright) and saves the PNGs in docs/.
 """
 import hashlib
-import sys
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness.redis_server import RedisServer
+from harness.servers import Gunicorn
 
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.servers import Gunicorn  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CHROMIUM = "/usr/bin/chromium"
 USERNAME, PASSWORD = "maintainer", "screenshots-only-password-0123456789"

@@ -9,23 +9,21 @@ day and waits of milliseconds. To show what a fortnight looks like, this script 
 demo jobs' timestamps (and their history scores) back over the past 14 days, directly in the
 throwaway Redis it started. Nothing else is touched.
 
-    .venv/bin/python docs/reports_screenshots.py
+    .venv/bin/python -m docs.reports_screenshots
 """
 import json
 import random
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from harness.browser import headless_chromium
+from harness.redis_server import RedisServer
+from harness.servers import Gunicorn
+from harness.webhook_client import TEST_SECRET, json_delivery_headers
+from webhooks.keys import Keys
 
-from tests.browser import headless_chromium  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.servers import Gunicorn  # noqa: E402
-from tests.webhook_client import TEST_SECRET, json_delivery_headers  # noqa: E402
-from webhooks.keys import Keys  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 ACCOUNTS = [
     ("riscv-ports", 81_000_001, "Organization", ["gcc-ci", "glibc-tests", "openblas", "zstd"]),

@@ -7,7 +7,8 @@ import redis
 from django.conf import settings
 from django.test import Client
 
-from tests.redis_server import RedisServer
+from harness.redis_server import RedisServer
+from harness.webhook_client import deliver_to
 from tests.scheduler_support import (  # noqa: F401  (the scheduler's fixtures, for every module)
     fake_github,
     fake_kube,
@@ -16,7 +17,6 @@ from tests.scheduler_support import (  # noqa: F401  (the scheduler's fixtures, 
     scheduler_settings,
     world,
 )
-from tests.webhook_client import deliver_to
 from webhooks import config, proxy
 
 _server: RedisServer | None = None

@@ -16,8 +16,8 @@ from typing import Any
 
 import redis
 
-from tests.factories import WorkflowJobPayloadFactory, same_job
-from tests.webhook_client import json_delivery_headers
+from harness.factories import WorkflowJobPayloadFactory, same_job
+from harness.webhook_client import json_delivery_headers
 
 ENV = "prod"
 RANK = {"queued": 1, "pending": 1, "in_progress": 2, "running": 2, "completed": 3}

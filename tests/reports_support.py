@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import WorkflowJobPayloadFactory, same_job
+from harness.factories import WorkflowJobPayloadFactory, same_job
 from webhooks import store
 from webhooks.keys import Keys
 

@@ -5,13 +5,13 @@ from collections.abc import Iterator
 import pytest
 from django.test import Client
 
+from harness.fake_github import FakeGitHub
+from harness.fake_kubernetes import FakeKubernetes
+from harness.runner_world import NAMESPACE, World
+from harness.webhook_client import deliver_to
 from runners.github import GitHubRunners
 from runners.kube import Cluster
 from runners.scheduler import PassReport, Scheduler
-from tests.fake_github import FakeGitHub
-from tests.fake_kubernetes import FakeKubernetes
-from tests.runner_world import NAMESPACE, World
-from tests.webhook_client import deliver_to
 
 
 @pytest.fixture

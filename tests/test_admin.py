@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import AccountFactory, LabelMappingFactory
+from harness.factories import AccountFactory, LabelMappingFactory
 from webhooks import store
 from webhooks.models import Account, LabelMapping
 

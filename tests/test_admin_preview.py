@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import AccountFactory, LabelMappingFactory, WorkflowJobPayloadFactory
+from harness.factories import AccountFactory, LabelMappingFactory, WorkflowJobPayloadFactory
 from tests.matching_cases import CASES, OWNER, REPO, MatchCase
 from webhooks import store
 from webhooks.models import LabelMapping

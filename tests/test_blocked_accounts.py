@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.factories import AccountFactory, WorkflowJobPayloadFactory, same_job
+from harness.factories import AccountFactory, WorkflowJobPayloadFactory, same_job
 from webhooks import store
 
 pytestmark = pytest.mark.django_db

@@ -12,14 +12,14 @@ import redis
 from django.contrib.auth.models import User
 from django.core.wsgi import get_wsgi_application
 
+from harness.factories import WorkflowJobPayloadFactory
+from harness.load import Hammer, admin_logins, fill_history, forwarded_matrix, history_pages
+from harness.load import timed_deliveries
+from harness.redis_server import RedisServer
+from harness.servers import BlackHole, Gunicorn
+from harness.webhook_client import call_wsgi, github_headers
 from reports import cache
 from runnerhub.capacity import PageLimit
-from tests.factories import WorkflowJobPayloadFactory
-from tests.load import Hammer, admin_logins, fill_history, forwarded_matrix, history_pages
-from tests.load import timed_deliveries
-from tests.redis_server import RedisServer
-from tests.servers import BlackHole, Gunicorn
-from tests.webhook_client import call_wsgi, github_headers
 from webhooks.wsgi import DeliveryFastPath
 
 ANSWERED_WITHIN_SECONDS = 1.0  # the bound; a delivery alone takes a few milliseconds

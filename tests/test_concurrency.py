@@ -4,9 +4,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.factories import WorkflowJobPayloadFactory, same_job
-from tests.servers import Gunicorn
-from tests.webhook_client import post_delivery
+from harness.factories import WorkflowJobPayloadFactory, same_job
+from harness.servers import Gunicorn
+from harness.webhook_client import post_delivery
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 

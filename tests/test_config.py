@@ -6,7 +6,7 @@ import pytest
 import redis
 from django.db import OperationalError
 
-from tests.factories import AccountFactory, LabelMappingFactory, WorkflowJobPayloadFactory
+from harness.factories import AccountFactory, LabelMappingFactory, WorkflowJobPayloadFactory
 from webhooks import config, store
 from webhooks.models import Account, LabelMapping
 

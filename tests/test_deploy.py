@@ -15,12 +15,12 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from harness import fake_kubernetes
+from harness.fake_kubernetes import FakeKubernetes
+from harness.runner_world import NAMESPACE, World
 from runners import store
 from runners.github import Target
 from runners.pods import KUBERNETES_SCHEMA_VERSION, labels_of
-from tests import fake_kubernetes
-from tests.fake_kubernetes import FakeKubernetes
-from tests.runner_world import NAMESPACE, World
 from tests.scheduler_support import settle
 from webhooks.keys import Keys
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_server import free_port
+from harness.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,10 +8,10 @@ from typing import TypeVar
 import pytest
 import redis
 
+from harness.factories import WorkflowJobPayloadFactory
+from harness.servers import Gunicorn
+from harness.webhook_client import post_delivery
 from tests.admin_session import AdminSession
-from tests.factories import WorkflowJobPayloadFactory
-from tests.servers import Gunicorn
-from tests.webhook_client import post_delivery
 
 # The server's database holds what the test depends on: run on PostgreSQL too.
 pytestmark = [pytest.mark.slow, pytest.mark.database]

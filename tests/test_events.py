@@ -3,7 +3,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.factories import WorkflowJobPayloadFactory
+from harness.factories import WorkflowJobPayloadFactory
 from webhooks.events import (
     MAX_ID,
     PayloadError,

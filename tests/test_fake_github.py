@@ -22,8 +22,8 @@ from githubkit.exception import (
     SecondaryRateLimitExceeded,
 )
 
-from tests.fake_github import FakeGitHub
-from tests.redis_server import RedisServer
+from harness.fake_github import FakeGitHub
+from harness.redis_server import RedisServer
 
 ORG_INSTALLATION = 7
 USER_INSTALLATION = 8

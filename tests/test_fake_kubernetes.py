@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from tests.fake_kubernetes import KUBERNETES_SCHEMA_VERSION, FakeKubernetes
+from harness.fake_kubernetes import KUBERNETES_SCHEMA_VERSION, FakeKubernetes
 
 NAMESPACE = "runners"
 NAME = "runnerhub-prod-abc123def4"

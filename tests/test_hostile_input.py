@@ -22,11 +22,11 @@ from django.test import Client
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from harness.factories import WorkflowJobPayloadFactory
+from harness.redis_server import RedisServer
+from harness.servers import Gunicorn
+from harness.webhook_client import TEST_SECRET
 from tests.delivery_stream import job_problems
-from tests.factories import WorkflowJobPayloadFactory
-from tests.redis_server import RedisServer
-from tests.servers import Gunicorn
-from tests.webhook_client import TEST_SECRET
 from webhooks.events import (
     PayloadError,
     WorkflowJobEvent,

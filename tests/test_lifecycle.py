@@ -5,7 +5,7 @@ import time
 import pytest
 import redis
 
-from tests.factories import LabelMappingFactory, WorkflowJobPayloadFactory, same_job
+from harness.factories import LabelMappingFactory, WorkflowJobPayloadFactory, same_job
 from webhooks import config, lifecycle, store
 from webhooks.models import LabelMapping
 from webhooks.outcomes import Delivery, Outcome, Reason

@@ -2,7 +2,7 @@ import pytest
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.factories import WorkflowJobPayloadFactory, same_job
+from harness.factories import WorkflowJobPayloadFactory, same_job
 from tests.reports_support import KEYS
 
 pytestmark = pytest.mark.django_db

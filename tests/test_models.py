@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from tests.factories import AccountFactory, LabelMappingFactory
+from harness.factories import AccountFactory, LabelMappingFactory
 from webhooks.models import Account, LabelMapping
 
 pytestmark = pytest.mark.django_db

@@ -3,10 +3,10 @@ and that every pod is valid for the pinned Kubernetes schema."""
 import pytest
 from django.core.exceptions import ValidationError
 
+from harness.factories import LabelMappingFactory
+from harness.runner_world import NAMESPACE
 from runners import pods
 from runners.models import MappingPodTemplate, RunnerPool
-from tests.factories import LabelMappingFactory
-from tests.runner_world import NAMESPACE
 
 SPEC = pods.RunnerSpec(
     name="runnerhub-prod-0123456789", env="prod", entity_id="42", pool="scw-em-rv1",

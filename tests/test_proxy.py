@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 import pytest
 import redis
 
-from tests.factories import AccountFactory, WorkflowJobPayloadFactory, same_job
-from tests.redis_server import free_port
-from tests.servers import BlackHole
-from tests.webhook_client import deliver_to, fixture_bytes, github_headers
+from harness.factories import AccountFactory, WorkflowJobPayloadFactory, same_job
+from harness.redis_server import free_port
+from harness.servers import BlackHole
+from harness.webhook_client import deliver_to, fixture_bytes, github_headers
 from webhooks import proxy, store
 from webhooks.models import Account
 

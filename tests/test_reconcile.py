@@ -3,8 +3,8 @@ without news checked against GitHub's own record, all within a budget of the rat
 import pytest
 from django.test import Client
 
+from harness.runner_world import World
 from runners import store
-from tests.runner_world import World
 from tests.scheduler_support import settle
 from webhooks.keys import Keys
 

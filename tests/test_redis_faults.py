@@ -16,10 +16,10 @@ import pytest
 import redis
 from django_redis import get_redis_connection
 
+from harness.factories import WorkflowJobPayloadFactory
+from harness.redis_server import RedisServer
+from harness.servers import Gunicorn
 from tests.delivery_stream import DeliveryStream, job_problems, redeliver, unrecorded
-from tests.factories import WorkflowJobPayloadFactory
-from tests.redis_server import RedisServer
-from tests.servers import Gunicorn
 
 
 OUTAGE_SECONDS = 3

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser import headless_chromium
-from tests.factories import WorkflowJobPayloadFactory, same_job
-from tests.redis_server import RedisServer
-from tests.servers import Gunicorn
-from tests.webhook_client import json_delivery_headers
+from harness.browser import headless_chromium
+from harness.factories import WorkflowJobPayloadFactory, same_job
+from harness.redis_server import RedisServer
+from harness.servers import Gunicorn
+from harness.webhook_client import json_delivery_headers
 
 pytestmark = pytest.mark.slow
 

@@ -5,11 +5,11 @@ from collections import Counter
 
 import pytest
 
+from harness.factories import AccountFactory
+from harness.runner_world import NAMESPACE, World
 from runners import store
 from runners.decision import State
 from runners.github import Target
-from tests.factories import AccountFactory
-from tests.runner_world import NAMESPACE, World
 from tests.scheduler_support import age, settle
 from webhooks.keys import Keys
 from webhooks.models import LabelMapping

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.runner_world import World
+from harness.servers import SchedulerProcess
 from runners import store
-from tests.runner_world import World
-from tests.servers import SchedulerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 

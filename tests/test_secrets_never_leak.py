@@ -16,9 +16,9 @@ import pytest
 import redis
 from django.test import Client
 
-from tests.factories import AccountFactory, WorkflowJobPayloadFactory, same_job
-from tests.redis_server import RedisServer, free_port
-from tests.servers import Gunicorn
+from harness.factories import AccountFactory, WorkflowJobPayloadFactory, same_job
+from harness.redis_server import RedisServer, free_port
+from harness.servers import Gunicorn
 from webhooks.signatures import sign
 
 OLD_SECRET = "old-webhook-secret-" + uuid.uuid4().hex

@@ -6,11 +6,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from tests.browser import headless_chromium
-from tests.factories import AccountFactory, LabelMappingFactory, WorkflowJobPayloadFactory, same_job
-from tests.redis_server import RedisServer
-from tests.servers import Gunicorn
-from tests.webhook_client import TEST_SECRET, body_of, github_headers, post_delivery
+from harness.browser import headless_chromium
+from harness.factories import AccountFactory, LabelMappingFactory, WorkflowJobPayloadFactory, same_job
+from harness.redis_server import RedisServer
+from harness.servers import Gunicorn
+from harness.webhook_client import TEST_SECRET, body_of, github_headers, post_delivery
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 """Redis Sentinel: the primary killed under a real gunicorn (2 workers) and a stream of signed
 deliveries, a replica promoted, and the webhook following it without a restart.
 
-A primary, two replicas and three redis-sentinel processes on loopback (tests/redis_server.py).
+A primary, two replicas and three redis-sentinel processes on loopback (harness/redis_server.py).
 RunnerHub finds the primary through the sentinels (REDIS_SENTINELS; its REDIS_URL points at
 nothing) and answers 2xx only once a replica holds the delivery (REDIS_MIN_REPLICAS_ACK, 1 by
 default with Sentinel): every delivery answered 2xx is in Redis after the failover, every other
@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.redis_server import SentinelGroup, free_port
+from harness.servers import Gunicorn
 from tests.delivery_stream import DeliveryStream, job_problems, redeliver, unrecorded
-from tests.redis_server import SentinelGroup, free_port
-from tests.servers import Gunicorn
 
 UNAVAILABLE = "redis unavailable, redeliver later"
 

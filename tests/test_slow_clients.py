@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from tests.factories import WorkflowJobPayloadFactory
-from tests.redis_server import RedisServer
-from tests.servers import Gunicorn
-from tests.webhook_client import post_delivery
+from harness.factories import WorkflowJobPayloadFactory
+from harness.redis_server import RedisServer
+from harness.servers import Gunicorn
+from harness.webhook_client import post_delivery
 
 pytestmark = pytest.mark.slow
 

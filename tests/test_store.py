@@ -9,8 +9,8 @@ import pytest
 import redis
 from django.core.management import call_command
 
-from tests.factories import WorkflowJobPayloadFactory, same_job
-from tests.redis_server import RedisServer
+from harness.factories import WorkflowJobPayloadFactory, same_job
+from harness.redis_server import RedisServer
 from webhooks import lifecycle, store
 from webhooks.outcomes import Delivery
 

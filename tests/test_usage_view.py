@@ -5,7 +5,7 @@ import time
 import pytest
 from django.test import override_settings
 
-from tests.factories import WorkflowJobPayloadFactory, same_job
+from harness.factories import WorkflowJobPayloadFactory, same_job
 from tests.reports_support import KEYS, Clock, job_id, run_job
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ import pytest
 import redis
 from django.test import Client, override_settings
 
-from tests.factories import LabelMappingFactory, WorkflowJobPayloadFactory, same_job
-from tests.webhook_client import FIXTURES, TEST_SECRET, fixture_bytes, github_headers
+from harness.factories import LabelMappingFactory, WorkflowJobPayloadFactory, same_job
+from harness.webhook_client import FIXTURES, TEST_SECRET, fixture_bytes, github_headers
 from webhooks.models import LabelMapping
 from webhooks.signatures import sign
 

@@ -15,11 +15,11 @@ from collections import Counter
 import pytest
 import redis
 
+from harness.factories import WorkflowJobPayloadFactory
+from harness.redis_server import RedisServer
+from harness.servers import Gunicorn
+from harness.webhook_client import json_delivery_headers
 from tests.delivery_stream import DeliveryStream, Sent, job_problems, redeliver, unrecorded
-from tests.factories import WorkflowJobPayloadFactory
-from tests.redis_server import RedisServer
-from tests.servers import Gunicorn
-from tests.webhook_client import json_delivery_headers
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ import pytest
 import redis
 from django.core.wsgi import get_wsgi_application
 
-from tests.factories import WorkflowJobPayloadFactory
-from tests.webhook_client import call_wsgi, github_headers
+from harness.factories import WorkflowJobPayloadFactory
+from harness.webhook_client import call_wsgi, github_headers
 from webhooks import intake
 from webhooks.wsgi import DeliveryFastPath
 

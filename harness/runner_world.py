@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.factories import WorkflowJobPayloadFactory, same_job
+from harness.fake_github import FakeGitHub
+from harness.fake_kubernetes import FakeKubernetes
 from runners.decision import label_set
-from tests.factories import WorkflowJobPayloadFactory, same_job
-from tests.fake_github import FakeGitHub
-from tests.fake_kubernetes import FakeKubernetes
 
 NAMESPACE = "runnerhub-runners"
 _installations = itertools.count(70_000_000)

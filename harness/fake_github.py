@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from githubkit_schemas.latest import models
 
-from tests.fake_holds import Holds
+from harness.fake_holds import Holds
 
 DOCS = "https://docs.github.com/rest"
 RUNNERS_DOCS = "https://docs.github.com/rest/actions/self-hosted-runners"
@@ -245,7 +245,7 @@ class FakeGitHub:
         self._job_repo: dict[int, str] = {}
         self._deliveries: list[dict[str, Any]] = []
         self._faults: list[_Fault] = []
-        # Requests held at a step, for tests that kill the client there (see tests.fake_holds).
+        # Requests held at a step, for tests that kill the client there (see harness.fake_holds).
         self.holds = Holds()
         self._ids = iter(range(100_000, 10**9))
         self.redelivery_status_code = 200

@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 import redis
 
-from tests.webhook_client import json_delivery_headers
+from harness.webhook_client import json_delivery_headers
 
 POOL = "scw-em-rv1"
 _ids = itertools.count(int(time.time() * 1000) % 10**9 * 100)  # fresh job ids each run

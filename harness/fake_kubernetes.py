@@ -52,7 +52,7 @@ import referencing
 import yaml
 from kubernetes_validate.utils import schema_contents
 
-from tests.fake_holds import Holds
+from harness.fake_holds import Holds
 
 # The cluster version whose schema every body is checked against; the deploy manifests' tests
 # import it so that the fake and the manifests cannot drift to different clusters.
@@ -505,7 +505,7 @@ class FakeKubernetes:
         self._objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {r: {} for r in _KINDS}
         self._logs: dict[tuple[str, str, str], str] = {}
         self._faults: list[_Fault] = []
-        # Requests held at a step, for tests that kill the client there (see tests.fake_holds).
+        # Requests held at a step, for tests that kill the client there (see harness.fake_holds).
         self.holds = Holds()
         self._resource_version = itertools.count(1000)
         self._server: http.server.ThreadingHTTPServer | None = None

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from tests.redis_server import free_port
-from tests.webhook_client import TEST_SECRET
+from harness.redis_server import free_port
+from harness.webhook_client import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +24,8 @@ class Gunicorn:
     (SQLite, or PostgreSQL when the tests run on it).
 
     `env` overrides the environment (RUNNERHUB_ENV, STAGING_URL, DEBUG, ...). Another WSGI
-    `app` may be served under the same gunicorn settings, for side-by-side benchmarks.
+    `app` importable from the project root (`bench.limit_app:app`) may be served under the
+    same gunicorn settings, for side-by-side benchmarks.
     `worker_class="sync"` overrides gunicorn.conf.py's threaded workers with one request per
     process (`--threads 1` too: gunicorn silently turns sync workers with threads into gthread).
     """
@@ -35,13 +36,11 @@ class Gunicorn:
         workers: int = 2,
         env: dict[str, str] | None = None,
         app: str = "runnerhub.wsgi",
-        chdir: Path = ROOT,
         worker_class: str | None = None,
     ) -> None:
         self.port = free_port()
         self.workers = workers
         self.app = app
-        self.chdir = chdir
         self.worker_class = worker_class
         self.dir = Path(tempfile.mkdtemp(prefix="runnerhub-gunicorn-"))
         self.postgres: tuple[str, str] | None = None  # (server URL, this server's database)
@@ -135,7 +134,7 @@ class Gunicorn:
             self.manage("collectstatic", "--noinput", "-v0")
         gunicorn = Path(sys.executable).with_name("gunicorn")
         command = [str(gunicorn), self.app, "-c", str(ROOT / "gunicorn.conf.py"),
-                   "-w", str(self.workers), "--chdir", str(self.chdir)]  # fmt: skip
+                   "-w", str(self.workers), "--chdir", str(ROOT)]  # fmt: skip
         if self.worker_class is not None:
             command += ["--worker-class", self.worker_class]
             if self.worker_class == "sync":

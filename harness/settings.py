@@ -1,4 +1,4 @@
-"""Settings for the test suite: RunnerHub's own settings, with test values for the secrets.
+"""Settings for the test suite and bench.chaos: RunnerHub's own settings, with test values for the secrets.
 
 The suite's Redis is started on a free port by tests/conftest.py.
 """
