@@ -138,34 +138,6 @@ def apply_job_event(
     """
     labels = json.dumps(list(event.labels))
     now = _now()
-    new_job_fields: list[str | int] = []
-    if match is not None:
-        completed = event.status == Status.COMPLETED
-        new_job_fields = [
-            "status", event.status,
-            "created_at", now,
-            "started_at", now if event.status == Status.RUNNING else "",
-            "completed_at", now if completed else "",
-            "conclusion", event.conclusion if completed else "",
-            "runner_name", event.runner_name,
-            "job_id", event.job_id,
-            "entity_id", event.entity_id,
-            "entity_type", event.entity_type,
-            "entity_name", event.owner_login,
-            "owner_id", event.owner_id,
-            "labels", labels,
-            "k8s_pool", match.pool,
-            "k8s_image", match.image,
-            "mapping_id", match.mapping_id,
-            "repo", event.repo_full_name,
-            "private", int(event.private),
-            "installation_id", event.installation_id or "",
-            "html_url", event.html_url,
-            "job_name", event.job_name,
-            "workflow_name", event.workflow_name,
-            "run_id", event.run_id,
-            "run_attempt", event.run_attempt,
-        ]  # fmt: skip
     pool = match.pool if match else ""
     moved = Outcome.RECONCILED if reconciled else Outcome.UPDATED
     unrecorded = Reason.NONE if match else unmatched
@@ -174,16 +146,54 @@ def apply_job_event(
         unrecorded, counter_name(Outcome.IGNORED, unrecorded), event.entity_id, pool,
         pool_member(event.entity_id, pool), match.image if match else "", labels,
         event.runner_name, event.conclusion, moved, counter_name(moved),
-        "reconcile" if reconciled else "workflow_job", *new_job_fields,
+        "reconcile" if reconciled else "workflow_job",
     ]  # fmt: skip
+    # A job's first news is nearly always its queued delivery: the later ones leave out the
+    # new job's fields (half the script's arguments) and send them only when asked.
+    if match is not None and event.status == Status.PENDING:
+        per_delivery += _new_job_fields(event, match, labels, now)
+    job_key = keys().job(event.job_id)
     with unavailable_on_error():
-        reply = _replicated(_job_event_command(), keys().job(event.job_id), per_delivery)
+        reply = _replicated(_job_event_command(), job_key, per_delivery)
+        if reply == [b"unknown"]:
+            per_delivery += _new_job_fields(event, match, labels, now)
+            reply = _replicated(_job_event_command(), job_key, per_delivery)
     words = [part.decode() for part in reply]
     if words[0] == "stale":
         raise StaleConfig(words[1])
     outcome, reason, previous, pool = words
     status = previous if outcome in (Outcome.DUPLICATE, Outcome.IGNORED) else event.status
     return Result(Outcome(outcome), Reason(reason), status, previous, pool, event.job_id)
+
+
+def _new_job_fields(event: WorkflowJobEvent, match: Match, labels: str, now: str) -> list[str | int]:
+    """A new job's whole hash as field/value pairs."""
+    completed = event.status == Status.COMPLETED
+    return [
+        "status", event.status,
+        "created_at", now,
+        "started_at", now if event.status == Status.RUNNING else "",
+        "completed_at", now if completed else "",
+        "conclusion", event.conclusion if completed else "",
+        "runner_name", event.runner_name,
+        "job_id", event.job_id,
+        "entity_id", event.entity_id,
+        "entity_type", event.entity_type,
+        "entity_name", event.owner_login,
+        "owner_id", event.owner_id,
+        "labels", labels,
+        "k8s_pool", match.pool,
+        "k8s_image", match.image,
+        "mapping_id", match.mapping_id,
+        "repo", event.repo_full_name,
+        "private", int(event.private),
+        "installation_id", event.installation_id or "",
+        "html_url", event.html_url,
+        "job_name", event.job_name,
+        "workflow_name", event.workflow_name,
+        "run_id", event.run_id,
+        "run_attempt", event.run_attempt,
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -272,7 +282,7 @@ def _replicated(command: _Command, job_key: str, per_delivery: list[str | int]) 
     for answer in (reply, acknowledged):
         if isinstance(answer, Exception):
             raise answer
-    if reply[0] != b"stale" and acknowledged < wanted:
+    if reply[0] not in (b"stale", b"unknown") and acknowledged < wanted:  # those wrote nothing
         log.error("redis.unreplicated replicas=%s wanted=%s", acknowledged, wanted)
         raise StoreUnavailable("too few replicas acknowledged the write")
     return reply

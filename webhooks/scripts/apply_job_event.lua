@@ -40,7 +40,8 @@ local image, labels = ARGV[36], ARGV[37]
 local runner_name, conclusion = ARGV[38], ARGV[39]
 local MOVED, moved_counter = ARGV[40], ARGV[41] -- 'updated', or 'reconciled' on GitHub's record
 local log_event = ARGV[42]               -- the event the delivery log names
-local NEW_JOB_FIELDS = 43                -- ARGV[43..]: a new job's whole hash, field/value pairs
+local NEW_JOB_FIELDS = 43                -- ARGV[43..]: a new job's whole hash, field/value pairs;
+                                         -- left out when the job is expected to be known
 
 local version = redis.call('GET', config_version_key) or '0'
 if version ~= expected_version then return {'stale', version} end
@@ -64,6 +65,9 @@ local function moved_fields()
 end
 
 if not old then
+  -- Only news of a job that is later than its queued delivery comes without the new job's
+  -- fields; when it is the first news after all, the caller sends them and asks again.
+  if unrecorded == '' and #ARGV < NEW_JOB_FIELDS then return {'unknown'} end
   if unrecorded == '' then
     redis.call('HSET', job_key, unpack(ARGV, NEW_JOB_FIELDS, #ARGV))
     if new == 'completed' then
