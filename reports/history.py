@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from reports.jobs import JobRow, epoch, iso_utc, job_row
+from reports.jobs import JobRow, epoch, iso_utc, job_row, rounded
 from webhooks import store
 
 DEFAULT_PER_PAGE = 100
@@ -270,8 +270,8 @@ class HistoryReport:
                     "entity_id": stats.entity_id,
                     "pool": stats.pool,
                     "jobs": stats.jobs,
-                    "wait_p50_seconds": _rounded(stats.wait_p50),
-                    "wait_p95_seconds": _rounded(stats.wait_p95),
+                    "wait_p50_seconds": rounded(stats.wait_p50),
+                    "wait_p95_seconds": rounded(stats.wait_p95),
                     "started_jobs": stats.waits,
                 }
                 for stats in self.pool_stats
@@ -534,7 +534,3 @@ def _filter_text(name: str, params: Mapping[str, str]) -> str:
     if len(value) > MAX_FILTER_LENGTH:
         raise QueryError(f"{name}: at most {MAX_FILTER_LENGTH} characters")
     return value
-
-
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 1)

@@ -60,8 +60,8 @@ class JobRow:
             "created_at": iso_utc(self.created_at),
             "started_at": iso_utc(self.started_at),
             "completed_at": iso_utc(self.completed_at),
-            "wait_seconds": _rounded(self.wait_seconds),
-            "run_seconds": _rounded(self.run_seconds),
+            "wait_seconds": rounded(self.wait_seconds),
+            "run_seconds": rounded(self.run_seconds),
         }
 
 
@@ -144,7 +144,8 @@ def iso_utc(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _rounded(seconds: float | None) -> float | None:
+def rounded(seconds: float | None) -> float | None:
+    """Seconds to a tenth, as every report page's JSON gives a duration; None stays None."""
     return None if seconds is None else round(seconds, 1)
 
 

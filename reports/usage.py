@@ -4,7 +4,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reports.jobs import JobRow, epoch, iso_utc, job_row
+from reports.jobs import JobRow, epoch, iso_utc, job_row, rounded
 from runners import store as runner_store
 from webhooks import store
 from webhooks.outcomes import IGNORED_WHY, Outcome, Reason
@@ -63,8 +63,8 @@ class WorkerRow:
             "labels": list(self.labels),
             "job_id": self.job_id or None,
             "created_at": iso_utc(self.created_at),
-            "age_seconds": _rounded(self.age_seconds),
-            "state_seconds": _rounded(self.state_seconds),
+            "age_seconds": rounded(self.age_seconds),
+            "state_seconds": rounded(self.state_seconds),
         }
 
 
@@ -237,10 +237,6 @@ def _worker_row(name: str, fields: dict[str, str], now: float) -> WorkerRow:
         age_seconds=None if created_at is None else max(0.0, now - created_at),
         state_seconds=None if state_since is None else max(0.0, now - state_since),
     )
-
-
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 1)
 
 
 def _pool_usage(
