@@ -16,10 +16,8 @@ from prometheus_client.registry import Collector
 
 from runners import store as runner_store
 from webhooks import store
-from webhooks.outcomes import Outcome, Reason
+from webhooks.outcomes import OUTCOMES, REASONS
 
-OUTCOMES = frozenset(outcome.value for outcome in Outcome)
-REASONS = frozenset(reason.value for reason in Reason)
 TOTALS = ("runnerhub_pending_jobs", "runnerhub_running_jobs", "runnerhub_workers")
 TOTALS_HELP = (
     "Jobs queued and not yet started, in every pool.",

@@ -7,28 +7,9 @@ from typing import Any
 from reports.jobs import JobRow, epoch, iso_utc, job_row, rounded
 from runners import store as runner_store
 from webhooks import store
-from webhooks.outcomes import IGNORED_WHY, Outcome, Reason
+from webhooks.outcomes import OUTCOMES, REASONS, WHY, Reason
 
 RECENT_DELIVERIES = 30
-OUTCOMES = frozenset(outcome.value for outcome in Outcome)
-REASONS = frozenset(reason.value for reason in Reason)
-
-# Why a delivery ended as it did, in the words a maintainer asking "why no runner?" needs.
-WHY = {
-    **IGNORED_WHY,
-    Reason.REPEAT: "already recorded at this status",
-    Reason.OUT_OF_ORDER: "a later status was already recorded",
-    Reason.MISSING_SIGNATURE: "no X-Hub-Signature-256 header",
-    Reason.BAD_SIGNATURE: "signature does not match any webhook secret",
-    Reason.MISSING_EVENT: "no X-GitHub-Event header",
-    Reason.BAD_PAYLOAD: "payload could not be understood",
-    Reason.TOO_LARGE: "body over the size limit",
-    Reason.STAGING_REFUSED: "staging refused the connection",
-    Reason.STAGING_TIMEOUT: "staging did not answer in time",
-    Reason.STAGING_ERROR: "staging could not be reached",
-    Reason.STAGING_BUSY: "too many deliveries on their way to staging",
-    Reason.STAGING_CIRCUIT_OPEN: "staging kept failing, so it was not tried",
-}
 
 
 @dataclass(frozen=True)
