@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from reports.jobs import JobRow, epoch, iso_utc, job_row, rounded
-from webhooks import store
+from webhooks import reads
 
 DEFAULT_PER_PAGE = 100
 MAX_PER_PAGE = 500
@@ -292,18 +292,18 @@ def build_history(query: HistoryQuery, show_private: bool) -> HistoryReport:
     """The page of jobs `query` asks for, with the period's per-pool figures and daily counts.
 
     Reads the history index and job hashes only (see the module docstring for the bounds).
-    Raises store.StoreUnavailable when Redis fails.
+    Raises reads.StoreUnavailable when Redis fails.
     """
     now = time.time()
     days = _days(query, now)
-    counted = store.count_history([(low, high) for _, low, high in days])
+    counted = reads.count_history([(low, high) for _, low, high in days])
     counts = [count for count, _ in counted]
     period_jobs = sum(counts)
     sample = _sample(days, counted, period_jobs)
     stats_exact = period_jobs <= SAMPLE_SIZE
 
     if not query.filtered:
-        page_ids = store.read_history_ids(query.start, query.end, query.offset, query.per_page)
+        page_ids = reads.read_history_ids(query.start, query.end, query.offset, query.per_page)
         total, total_exact = period_jobs, True
         has_next, truncated = query.offset + query.per_page < period_jobs, False
     elif stats_exact:
@@ -317,7 +317,7 @@ def build_history(query: HistoryQuery, show_private: bool) -> HistoryReport:
         total_exact = exact_total is not None
         total = exact_total if exact_total is not None else _estimated_total(query, sample)
 
-    records = store.read_jobs(page_ids)
+    records = reads.read_jobs(page_ids)
     rows = [job_row(record, show_private, now) for record in records if record is not None]
     series, day_counts, chart_days, chart_truncated = _per_day(query, sample, days)
     return HistoryReport(
@@ -378,7 +378,7 @@ def _sample(days: Sequence[Day], counted: Sequence[tuple[int, int]], total: int)
             if count:
                 slices.append((low, high, 0, count))
                 owners.append(index)
-        id_lists = store.read_history_slices(slices)
+        id_lists = reads.read_history_slices(slices)
     else:
         # Runs of neighbours at even steps through each day, read by rank: O(log N) per run
         # wherever it starts, where an offset into the day would walk the index up to it.
@@ -390,12 +390,12 @@ def _sample(days: Sequence[Day], counted: Sequence[tuple[int, int]], total: int)
                 offset = run * count // runs
                 spans.append((newer + offset, min(SAMPLE_BLOCK, count - offset)))
                 owners.append(index)
-        id_lists = store.read_history_ranks(spans)
+        id_lists = reads.read_history_ranks(spans)
     ids_per_day: dict[int, list[str]] = defaultdict(list)
     for owner, ids in zip(owners, id_lists):
         ids_per_day[owner].extend(ids)
     ordered = [(index, job_id) for index in sorted(ids_per_day) for job_id in ids_per_day[index]]
-    records = store.read_jobs([job_id for _, job_id in ordered], FILTER_FIELDS)
+    records = reads.read_jobs([job_id for _, job_id in ordered], FILTER_FIELDS)
     counts = [count for count, _ in counted]
     return [
         Sampled(job_id, counts[index] / len(ids_per_day[index]), index, record)
@@ -414,11 +414,11 @@ def _scan(query: HistoryQuery, period_jobs: int) -> tuple[list[str], bool, bool,
     to_skip, page_ids, matched, position = query.offset, [], 0, 0
     while position < min(period_jobs, SCAN_LIMIT) and len(page_ids) <= query.per_page:
         chunk = min(SCAN_CHUNK, SCAN_LIMIT - position)
-        ids = store.read_history_ids(query.start, query.end, position, chunk)
+        ids = reads.read_history_ids(query.start, query.end, position, chunk)
         if not ids:
             break
         position += len(ids)
-        for job_id, record in zip(ids, store.read_jobs(ids, FILTER_FIELDS)):
+        for job_id, record in zip(ids, reads.read_jobs(ids, FILTER_FIELDS)):
             if record is None or not query.matches(record):
                 continue
             matched += 1

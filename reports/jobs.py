@@ -66,7 +66,7 @@ class JobRow:
 
 
 def job_row(record: dict[str, str], show_private: bool, now: float) -> JobRow:
-    """A job hash (all strings, as store.read_jobs returns it) as a row, its durations taken
+    """A job hash (all strings, as reads.read_jobs returns it) as a row, its durations taken
     at `now`.
 
     Everything here came from a payload: templates escape it, and links are only kept when they

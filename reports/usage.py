@@ -6,7 +6,7 @@ from typing import Any
 
 from reports.jobs import JobRow, epoch, iso_utc, job_row, rounded
 from runners import store as runner_store
-from webhooks import store
+from webhooks import reads
 from webhooks.outcomes import OUTCOMES, REASONS, WHY, Reason
 
 RECENT_DELIVERIES = 30
@@ -154,12 +154,12 @@ def build_usage(show_private: bool, deliveries: int = RECENT_DELIVERIES) -> Usag
     Reads the pools set, each pool's jobs and workers sets, the hashes of the active jobs and of
     the live workers, and the head of the delivery log: five round trips, bounded by the active
     jobs and workers, never by the history.
-    Raises store.StoreUnavailable when Redis fails.
+    Raises reads.StoreUnavailable when Redis fails.
     """
-    pools = store.read_pools()
+    pools = reads.read_pools()
     active_ids = [job_id for pool in pools for job_id in pool.job_ids]
     now = time.time()
-    records = store.read_jobs(active_ids)
+    records = reads.read_jobs(active_ids)
     jobs_by_id = {
         job_id: job_row(record, show_private, now)
         for job_id, record in zip(active_ids, records)
@@ -200,7 +200,7 @@ def build_usage(show_private: bool, deliveries: int = RECENT_DELIVERIES) -> Usag
     return UsageReport(
         drawn_at=now,
         pools=tuple(usage),
-        deliveries=tuple(_delivery_row(entry) for entry in store.read_deliveries(deliveries)),
+        deliveries=tuple(_delivery_row(entry) for entry in reads.read_deliveries(deliveries)),
     )
 
 
@@ -221,7 +221,7 @@ def _worker_row(name: str, fields: dict[str, str], now: float) -> WorkerRow:
 
 
 def _pool_usage(
-    pool: store.PoolRead, jobs: list[JobRow], workers: tuple[WorkerRow, ...]
+    pool: reads.PoolRead, jobs: list[JobRow], workers: tuple[WorkerRow, ...]
 ) -> PoolUsage:
     by_labels: dict[tuple[str, ...], list[JobRow]] = defaultdict(list)
     for job in jobs:

@@ -19,7 +19,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from reports import cache, chart, history
 from reports import metrics as metrics_exposition
 from reports import usage as usage_report
-from webhooks import store
+from webhooks import reads
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def report_page(view: Page) -> Page:
                 return _from_cache(cached)
         try:
             response = view(request, *args, **kwargs)
-        except store.StoreUnavailable:
+        except reads.StoreUnavailable:
             log.error("reports.unavailable path=%s", request.path)
             if _wants_json(request, kwargs.get("as_json", False)):
                 return JsonResponse({"error": "redis unavailable"}, status=503)
@@ -122,7 +122,7 @@ def history_page(request: HttpRequest, as_json: bool = False) -> HttpResponse:
 def metrics(request: HttpRequest) -> HttpResponse:
     try:
         body = metrics_exposition.exposition()
-    except store.StoreUnavailable:
+    except reads.StoreUnavailable:
         return HttpResponse("redis unavailable\n", status=503, content_type="text/plain")
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
 
