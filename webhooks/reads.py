@@ -8,8 +8,9 @@ StoreUnavailable, as for every write.
 `read_jobs` is defined in `store`, beside the writes, because the lifecycle reads a job before
 it reconciles it; it is offered here with the other reads.
 """
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from webhooks.keys import split_pool_member
 from webhooks.store import StoreUnavailable, client, keys, read_jobs, unavailable_on_error
@@ -88,31 +89,23 @@ def read_history_slices(
     slices: Sequence[tuple[float, float, int, int]],
 ) -> list[list[str]]:
     """Several `read_history_ids(start, end, offset, count)` in one pipeline."""
-    if not slices:
-        return []
-    k = keys()
-    with unavailable_on_error():
-        pipe = client().pipeline(transaction=False)
-        for start, end, offset, count in slices:
-            pipe.zrange(
-                k.history, f"({end}", start, desc=True, byscore=True, offset=offset, num=count
-            )
-        replies = pipe.execute()
+    history = keys().history
+    replies = _pipelined(
+        ("ZRANGE", history, f"({end}", start, "BYSCORE", "REV", "LIMIT", offset, count)
+        for start, end, offset, count in slices
+    )
     return [[_text(job_id) for job_id in reply] for reply in replies]
 
 
 def count_history(ranges: Sequence[tuple[float, float]]) -> list[tuple[int, int]]:
     """For each [start, end): how many jobs were created in it, and how many after it (the
     history rank of its newest job). Two ZCOUNTs each, O(log N), in one pipeline."""
-    if not ranges:
-        return []
-    k = keys()
-    with unavailable_on_error():
-        pipe = client().pipeline(transaction=False)
-        for start, end in ranges:
-            pipe.zcount(k.history, start, f"({end}")
-            pipe.zcount(k.history, end, "+inf")
-        counts = [int(count) for count in pipe.execute()]
+    history = keys().history
+    counts = _pipelined(
+        command
+        for start, end in ranges
+        for command in (("ZCOUNT", history, start, f"({end}"), ("ZCOUNT", history, end, "+inf"))
+    )
     return list(zip(counts[0::2], counts[1::2]))
 
 
@@ -122,14 +115,8 @@ def read_history_ranks(spans: Sequence[tuple[int, int]]) -> list[list[str]]:
     By rank, O(log N + count) each however deep: for sampling a long period. Ranks move when
     jobs arrive, so a span read after the ranks were counted may be shifted by a few jobs.
     """
-    if not spans:
-        return []
-    k = keys()
-    with unavailable_on_error():
-        pipe = client().pipeline(transaction=False)
-        for first, count in spans:
-            pipe.zrange(k.history, first, first + count - 1, desc=True)
-        replies = pipe.execute()
+    history = keys().history
+    replies = _pipelined(("ZREVRANGE", history, first, first + count - 1) for first, count in spans)
     return [[_text(job_id) for job_id in reply] for reply in replies]
 
 
@@ -149,6 +136,16 @@ def read_delivery_counters() -> dict[str, int]:
     with unavailable_on_error():
         counters = client().hgetall(keys().stats)
     return {_text(name): int(value) for name, value in counters.items()}
+
+
+def _pipelined(commands: Iterable[tuple[str | float, ...]]) -> list[Any]:
+    """The replies to `commands`, each a Redis command and its arguments, sent in one
+    pipeline: one round trip, none when there are no commands."""
+    with unavailable_on_error():
+        pipe = client().pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return pipe.execute()
 
 
 def _text(value: bytes | str) -> str:
