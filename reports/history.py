@@ -24,16 +24,11 @@ from reports.sampling import DAY
 from webhooks import reads
 
 DEFAULT_PER_PAGE = 100
-MAX_PER_PAGE = 500
-MAX_PAGE = 1_000_000
 SCAN_LIMIT = 10_000
 SCAN_CHUNK = 1_000
 SAMPLE_SIZE = 1_000
 MIN_SAMPLE_PER_DAY = 20  # so that a quiet day beside busy ones still shows its pools
 MAX_CHART_DAYS = 92
-MAX_PERIOD_DAYS = 3660
-MAX_FILTER_LENGTH = 100
-STATUSES = ("pending", "running", "completed")
 FILTER_FIELDS = ("status", "entity_id", "entity_name", "k8s_pool", "created_at", "started_at")
 
 # Times are clamped into this range: nothing was queued before the epoch, and LATEST leaves
@@ -44,18 +39,19 @@ LATEST = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
 
 _RELATIVE = re.compile(r"^-(?P<amount>\d{1,6})(?P<unit>[mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": DAY, "w": 7 * DAY}
-_TIME_HELP = (
+TIME_HELP = (
     "use an ISO date (2025-01-31), an ISO time (2025-01-31T12:00Z) or a relative time like -7d"
 )
 
 
 class QueryError(ValueError):
-    """A filter or paging parameter is wrong; the message says which and why."""
+    """A time names no moment; the message says which parameter and why."""
 
 
 @dataclass(frozen=True)
 class HistoryQuery:
-    """The filters and page of a /history request. `start` is inclusive, `end` exclusive."""
+    """The filters and page of a /history request, as reports.forms.HistoryFilters checked
+    them. `start` is inclusive, `end` exclusive."""
 
     start: float
     end: float  # math.inf: up to now, and whatever arrives while the page is read
@@ -104,41 +100,6 @@ class HistoryQuery:
         return params
 
 
-def parse_query(params: Mapping[str, str], now: float, retention_days: int) -> HistoryQuery:
-    """A HistoryQuery from request parameters, or QueryError naming the bad one.
-
-    `start` defaults to the retention period ago, `end` to now; `page` counts from 1 and
-    `per_page` is at most MAX_PER_PAGE.
-    """
-    start_text = params.get("start", "").strip()
-    end_text = params.get("end", "").strip()
-    end = parse_time("end", end_text, now, is_end=True) if end_text else math.inf
-    start = (
-        parse_time("start", start_text, now, is_end=False)
-        if start_text
-        else now - retention_days * DAY
-    )
-    if start >= end and not (start == end and start in (EARLIEST, LATEST)):
-        raise QueryError("start: must be before end")
-    # Nothing is kept longer than the retention; this only bounds the number of days counted.
-    # Both clamped to the same edge: an empty period, not an error.
-    start = min(max(start, min(end, now) - MAX_PERIOD_DAYS * DAY), end)
-    status = params.get("status", "").strip().lower()
-    if status and status not in STATUSES:
-        raise QueryError(f"status: must be one of {', '.join(STATUSES)}")
-    return HistoryQuery(
-        start=start,
-        end=end,
-        account=_filter_text("account", params),
-        pool=_filter_text("pool", params),
-        status=status,
-        page=_whole_number("page", params, 1, maximum=MAX_PAGE),
-        per_page=_whole_number("per_page", params, DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE),
-        start_text=start_text,
-        end_text=end_text,
-    )
-
-
 def parse_time(name: str, text: str, now: float, is_end: bool) -> float:
     """`-7d` (m, h, d, w), `2025-01-31` (a whole day: its end when `is_end`) or an ISO time
     (UTC unless it says otherwise), as epoch seconds clamped to [EARLIEST, LATEST]: no job is
@@ -155,7 +116,7 @@ def parse_time(name: str, text: str, now: float, is_end: bool) -> float:
             return _clamped(((day - _EPOCH.date()).days + (1 if is_end else 0)) * DAY)
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise QueryError(f"{name}: {_TIME_HELP}") from None
+        raise QueryError(f"{name}: {TIME_HELP}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     try:
@@ -340,22 +301,3 @@ def _scan(query: HistoryQuery, period_jobs: int) -> tuple[list[str], bool, bool,
     reached_end = position >= period_jobs
     truncated = not reached_end and not has_next
     return page_ids[: query.per_page], has_next, truncated, matched if reached_end else None
-
-
-def _whole_number(name: str, params: Mapping[str, str], default: int, maximum: int) -> int:
-    raw = params.get(name, "").strip()
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise QueryError(f"{name}: must be a whole number of at least 1")
-    value = int(raw)
-    if value > maximum:
-        raise QueryError(f"{name}: must be at most {maximum}")
-    return value
-
-
-def _filter_text(name: str, params: Mapping[str, str]) -> str:
-    value = params.get(name, "").strip()
-    if len(value) > MAX_FILTER_LENGTH:
-        raise QueryError(f"{name}: at most {MAX_FILTER_LENGTH} characters")
-    return value
