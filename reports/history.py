@@ -253,6 +253,7 @@ def build_history(query: HistoryQuery, show_private: bool) -> HistoryReport:
 
     records = reads.read_jobs(page_ids)
     rows = [job_row(record, show_private, now) for record in records if record is not None]
+    pool_stats = grouping.pool_stats(matching)
     series, day_counts, chart_days, chart_truncated = grouping.per_day(
         matching, days, MAX_CHART_DAYS
     )
@@ -267,7 +268,7 @@ def build_history(query: HistoryQuery, show_private: bool) -> HistoryReport:
         period_jobs=period_jobs,
         sampled=len(sample),
         stats_exact=stats_exact,
-        pool_stats=grouping.pool_stats(matching),
+        pool_stats=pool_stats,
         days=chart_days,
         series=series,
         day_counts=day_counts,
