@@ -111,22 +111,21 @@ def wait_seconds(
     status: str, created_at: float | None, started_at: float | None, now: float
 ) -> float | None:
     """Queued → started; for a pending job, how long it has waited so far."""
-    if created_at is None:
-        return None
-    if started_at is not None:
-        return max(0.0, started_at - created_at)
-    return max(0.0, now - created_at) if status == "pending" else None
+    return _elapsed(created_at, started_at, now if status == "pending" else None)
 
 
 def run_seconds(
     status: str, started_at: float | None, completed_at: float | None, now: float
 ) -> float | None:
     """Started → completed; for a running job, how long it has run so far."""
-    if started_at is None:
-        return None
-    if completed_at is not None:
-        return max(0.0, completed_at - started_at)
-    return max(0.0, now - started_at) if status == "running" else None
+    return _elapsed(started_at, completed_at, now if status == "running" else None)
+
+
+def _elapsed(since: float | None, until: float | None, so_far: float | None) -> float | None:
+    """From `since` to `until`, or to `so_far` while `until` has not come; None when either end
+    is unknown."""
+    end = until if until is not None else so_far
+    return None if since is None or end is None else max(0.0, end - since)
 
 
 def epoch(value: str) -> float | None:
