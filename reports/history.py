@@ -13,29 +13,23 @@ Every read is bounded by the page, never by the history:
 import math
 import re
 import time
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
-from reports.jobs import JobRow, epoch, iso_utc, job_row
-from webhooks import store
+from reports import grouping, sampling
+from reports.jobs import iso_utc, job_row, rounded
+from reports.sampling import DAY
+from webhooks import reads
 
 DEFAULT_PER_PAGE = 100
-MAX_PER_PAGE = 500
-MAX_PAGE = 1_000_000
 SCAN_LIMIT = 10_000
 SCAN_CHUNK = 1_000
 SAMPLE_SIZE = 1_000
-SAMPLE_BLOCK = 10  # sampled jobs are read in runs of this many neighbours: fewer reads
 MIN_SAMPLE_PER_DAY = 20  # so that a quiet day beside busy ones still shows its pools
 MAX_CHART_DAYS = 92
-MAX_PERIOD_DAYS = 3660
-MAX_FILTER_LENGTH = 100
-STATUSES = ("pending", "running", "completed")
 FILTER_FIELDS = ("status", "entity_id", "entity_name", "k8s_pool", "created_at", "started_at")
-DAY = 86400
 
 # Times are clamped into this range: nothing was queued before the epoch, and LATEST leaves
 # a day of calendar beyond it for the arithmetic of whole days.
@@ -45,18 +39,19 @@ LATEST = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
 
 _RELATIVE = re.compile(r"^-(?P<amount>\d{1,6})(?P<unit>[mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": DAY, "w": 7 * DAY}
-_TIME_HELP = (
+TIME_HELP = (
     "use an ISO date (2025-01-31), an ISO time (2025-01-31T12:00Z) or a relative time like -7d"
 )
 
 
 class QueryError(ValueError):
-    """A filter or paging parameter is wrong; the message says which and why."""
+    """A time names no moment; the message says which parameter and why."""
 
 
 @dataclass(frozen=True)
 class HistoryQuery:
-    """The filters and page of a /history request. `start` is inclusive, `end` exclusive."""
+    """The filters and page of a /history request, as reports.forms.HistoryFilters checked
+    them. `start` is inclusive, `end` exclusive."""
 
     start: float
     end: float  # math.inf: up to now, and whatever arrives while the page is read
@@ -105,41 +100,6 @@ class HistoryQuery:
         return params
 
 
-def parse_query(params: Mapping[str, str], now: float, retention_days: int) -> HistoryQuery:
-    """A HistoryQuery from request parameters, or QueryError naming the bad one.
-
-    `start` defaults to the retention period ago, `end` to now; `page` counts from 1 and
-    `per_page` is at most MAX_PER_PAGE.
-    """
-    start_text = params.get("start", "").strip()
-    end_text = params.get("end", "").strip()
-    end = parse_time("end", end_text, now, is_end=True) if end_text else math.inf
-    start = (
-        parse_time("start", start_text, now, is_end=False)
-        if start_text
-        else now - retention_days * DAY
-    )
-    if start >= end and not (start == end and start in (EARLIEST, LATEST)):
-        raise QueryError("start: must be before end")
-    # Nothing is kept longer than the retention; this only bounds the number of days counted.
-    # Both clamped to the same edge: an empty period, not an error.
-    start = min(max(start, min(end, now) - MAX_PERIOD_DAYS * DAY), end)
-    status = params.get("status", "").strip().lower()
-    if status and status not in STATUSES:
-        raise QueryError(f"status: must be one of {', '.join(STATUSES)}")
-    return HistoryQuery(
-        start=start,
-        end=end,
-        account=_filter_text("account", params),
-        pool=_filter_text("pool", params),
-        status=status,
-        page=_whole_number("page", params, 1, maximum=MAX_PAGE),
-        per_page=_whole_number("per_page", params, DEFAULT_PER_PAGE, maximum=MAX_PER_PAGE),
-        start_text=start_text,
-        end_text=end_text,
-    )
-
-
 def parse_time(name: str, text: str, now: float, is_end: bool) -> float:
     """`-7d` (m, h, d, w), `2025-01-31` (a whole day: its end when `is_end`) or an ISO time
     (UTC unless it says otherwise), as epoch seconds clamped to [EARLIEST, LATEST]: no job is
@@ -156,7 +116,7 @@ def parse_time(name: str, text: str, now: float, is_end: bool) -> float:
             return _clamped(((day - _EPOCH.date()).days + (1 if is_end else 0)) * DAY)
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise QueryError(f"{name}: {_TIME_HELP}") from None
+        raise QueryError(f"{name}: {TIME_HELP}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     try:
@@ -170,34 +130,10 @@ def _clamped(seconds: float) -> float:
 
 
 @dataclass(frozen=True)
-class JobGroup:
-    """The jobs of one account's pool on this page, newest first."""
-
-    entity_id: str
-    entity_type: str
-    account: str
-    pool: str
-    jobs: tuple[JobRow, ...]
-
-
-@dataclass(frozen=True)
-class PoolStats:
-    """One account's pool over the filtered period."""
-
-    entity_id: str
-    account: str
-    pool: str
-    jobs: int
-    wait_p50: float | None
-    wait_p95: float | None
-    waits: int  # how many started jobs the percentiles are taken over
-
-
-@dataclass(frozen=True)
 class HistoryReport:
     query: HistoryQuery
     drawn_at: float
-    groups: tuple[JobGroup, ...]
+    groups: tuple[grouping.JobGroup, ...]
     total: int  # jobs matching the filters in the period; an estimate unless `total_exact`
     total_exact: bool
     has_next: bool
@@ -205,15 +141,11 @@ class HistoryReport:
     period_jobs: int  # every job of the period, before the account/pool/status filters
     sampled: int  # jobs read for pool_stats and the per-day counts
     stats_exact: bool  # False: pool_stats and day_counts are estimated from the sample
-    pool_stats: tuple[PoolStats, ...]
+    pool_stats: tuple[grouping.PoolStats, ...]
     days: tuple[date, ...]  # oldest first
     series: tuple[str, ...]  # node pools in the chart
     day_counts: tuple[tuple[int, ...], ...]  # per day, per series
     chart_truncated: bool  # the period has more than MAX_CHART_DAYS days with jobs
-
-    @property
-    def jobs(self) -> tuple[JobRow, ...]:
-        return tuple(job for group in self.groups for job in group.jobs)
 
     @property
     def last_page(self) -> int | None:
@@ -270,8 +202,8 @@ class HistoryReport:
                     "entity_id": stats.entity_id,
                     "pool": stats.pool,
                     "jobs": stats.jobs,
-                    "wait_p50_seconds": _rounded(stats.wait_p50),
-                    "wait_p95_seconds": _rounded(stats.wait_p95),
+                    "wait_p50_seconds": rounded(stats.wait_p50),
+                    "wait_p95_seconds": rounded(stats.wait_p95),
                     "started_jobs": stats.waits,
                 }
                 for stats in self.pool_stats
@@ -292,38 +224,43 @@ def build_history(query: HistoryQuery, show_private: bool) -> HistoryReport:
     """The page of jobs `query` asks for, with the period's per-pool figures and daily counts.
 
     Reads the history index and job hashes only (see the module docstring for the bounds).
-    Raises store.StoreUnavailable when Redis fails.
+    Raises reads.StoreUnavailable when Redis fails.
     """
     now = time.time()
-    days = _days(query, now)
-    counted = store.count_history([(low, high) for _, low, high in days])
+    days = sampling.period_days(query.start, query.end, now)
+    counted = reads.count_history([(low, high) for _, low, high in days])
     counts = [count for count, _ in counted]
     period_jobs = sum(counts)
-    sample = _sample(days, counted, period_jobs)
+    sample = sampling.sample(
+        days, counted, period_jobs, FILTER_FIELDS, size=SAMPLE_SIZE, min_per_day=MIN_SAMPLE_PER_DAY
+    )
+    matching = [job for job in sample if query.matches(job.record)]
     stats_exact = period_jobs <= SAMPLE_SIZE
 
     if not query.filtered:
-        page_ids = store.read_history_ids(query.start, query.end, query.offset, query.per_page)
+        page_ids = reads.read_history_ids(query.start, query.end, query.offset, query.per_page)
         total, total_exact = period_jobs, True
         has_next, truncated = query.offset + query.per_page < period_jobs, False
     elif stats_exact:
         # The sample is the whole period, newest first: filter it instead of reading again.
-        matching = [job.job_id for job in sample if query.matches(job.record)]
-        page_ids = matching[query.offset : query.offset + query.per_page]
+        page_ids = [job.job_id for job in matching[query.offset : query.offset + query.per_page]]
         total, total_exact = len(matching), True
         has_next, truncated = query.offset + query.per_page < len(matching), False
     else:
         page_ids, has_next, truncated, exact_total = _scan(query, period_jobs)
         total_exact = exact_total is not None
-        total = exact_total if exact_total is not None else _estimated_total(query, sample)
+        total = exact_total if total_exact else round(sum(job.weight for job in matching))
 
-    records = store.read_jobs(page_ids)
+    records = reads.read_jobs(page_ids)
     rows = [job_row(record, show_private, now) for record in records if record is not None]
-    series, day_counts, chart_days, chart_truncated = _per_day(query, sample, days)
+    pool_stats = grouping.pool_stats(matching)
+    series, day_counts, chart_days, chart_truncated = grouping.per_day(
+        matching, days, MAX_CHART_DAYS
+    )
     return HistoryReport(
         query=query,
         drawn_at=now,
-        groups=_grouped(rows),
+        groups=grouping.grouped(rows),
         total=total,
         total_exact=total_exact,
         has_next=has_next,
@@ -331,77 +268,12 @@ def build_history(query: HistoryQuery, show_private: bool) -> HistoryReport:
         period_jobs=period_jobs,
         sampled=len(sample),
         stats_exact=stats_exact,
-        pool_stats=_pool_stats(query, sample),
+        pool_stats=pool_stats,
         days=chart_days,
         series=series,
         day_counts=day_counts,
         chart_truncated=chart_truncated,
     )
-
-
-@dataclass(frozen=True)
-class Sampled:
-    """A job of the sample: how many jobs of the period it stands for, which day of the period
-    (an index into the days, newest first) and its FILTER_FIELDS."""
-
-    job_id: str
-    weight: float
-    day: int
-    record: dict[str, str]
-
-
-Day = tuple[date, float, float]  # the day, and its part of the period: [low, high)
-
-
-def _days(query: HistoryQuery, now: float) -> list[Day]:
-    """The UTC days of the period, newest first, each clipped to the period."""
-    last_moment = min(query.end, now)
-    first_day = datetime.fromtimestamp(query.start, UTC).date()
-    last_day = datetime.fromtimestamp(max(query.start, last_moment - 0.001), UTC).date()
-    days = []
-    day = last_day
-    while day >= first_day:
-        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
-        high = query.end if day == last_day else min(midnight + DAY, query.end)
-        days.append((day, max(midnight, query.start), high))
-        day -= timedelta(days=1)
-    return days
-
-
-def _sample(days: Sequence[Day], counted: Sequence[tuple[int, int]], total: int) -> list[Sampled]:
-    """Jobs spread evenly over each day of the period, newest first, with their weights; every
-    job of the period, read by score, when there are at most SAMPLE_SIZE."""
-    owners: list[int] = []
-    if total <= SAMPLE_SIZE:
-        slices = []
-        for index, ((_, low, high), (count, _)) in enumerate(zip(days, counted)):
-            if count:
-                slices.append((low, high, 0, count))
-                owners.append(index)
-        id_lists = store.read_history_slices(slices)
-    else:
-        # Runs of neighbours at even steps through each day, read by rank: O(log N) per run
-        # wherever it starts, where an offset into the day would walk the index up to it.
-        spans = []
-        for index, (count, newer) in enumerate(counted):
-            wanted = min(count, max(math.ceil(SAMPLE_SIZE * count / total), MIN_SAMPLE_PER_DAY))
-            runs = math.ceil(wanted / SAMPLE_BLOCK)
-            for run in range(runs if count else 0):
-                offset = run * count // runs
-                spans.append((newer + offset, min(SAMPLE_BLOCK, count - offset)))
-                owners.append(index)
-        id_lists = store.read_history_ranks(spans)
-    ids_per_day: dict[int, list[str]] = defaultdict(list)
-    for owner, ids in zip(owners, id_lists):
-        ids_per_day[owner].extend(ids)
-    ordered = [(index, job_id) for index in sorted(ids_per_day) for job_id in ids_per_day[index]]
-    records = store.read_jobs([job_id for _, job_id in ordered], FILTER_FIELDS)
-    counts = [count for count, _ in counted]
-    return [
-        Sampled(job_id, counts[index] / len(ids_per_day[index]), index, record)
-        for (index, job_id), record in zip(ordered, records)
-        if record is not None
-    ]
 
 
 def _scan(query: HistoryQuery, period_jobs: int) -> tuple[list[str], bool, bool, int | None]:
@@ -414,11 +286,11 @@ def _scan(query: HistoryQuery, period_jobs: int) -> tuple[list[str], bool, bool,
     to_skip, page_ids, matched, position = query.offset, [], 0, 0
     while position < min(period_jobs, SCAN_LIMIT) and len(page_ids) <= query.per_page:
         chunk = min(SCAN_CHUNK, SCAN_LIMIT - position)
-        ids = store.read_history_ids(query.start, query.end, position, chunk)
+        ids = reads.read_history_ids(query.start, query.end, position, chunk)
         if not ids:
             break
         position += len(ids)
-        for job_id, record in zip(ids, store.read_jobs(ids, FILTER_FIELDS)):
+        for job_id, record in zip(ids, reads.read_jobs(ids, FILTER_FIELDS)):
             if record is None or not query.matches(record):
                 continue
             matched += 1
@@ -430,111 +302,3 @@ def _scan(query: HistoryQuery, period_jobs: int) -> tuple[list[str], bool, bool,
     reached_end = position >= period_jobs
     truncated = not reached_end and not has_next
     return page_ids[: query.per_page], has_next, truncated, matched if reached_end else None
-
-
-def _estimated_total(query: HistoryQuery, sample: Sequence[Sampled]) -> int:
-    return round(sum(job.weight for job in sample if query.matches(job.record)))
-
-
-def _pool_stats(query: HistoryQuery, sample: Sequence[Sampled]) -> tuple[PoolStats, ...]:
-    jobs: dict[tuple[str, str], float] = defaultdict(float)
-    names: dict[tuple[str, str], str] = {}
-    waits: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
-    for job in sample:
-        record, weight = job.record, job.weight
-        if not query.matches(record):
-            continue
-        key = (record["entity_id"], record["k8s_pool"])
-        jobs[key] += weight
-        names[key] = record["entity_name"] or names.get(key, "")
-        created, started = epoch(record["created_at"]), epoch(record["started_at"])
-        if created is not None and started is not None:
-            waits[key].append((max(0.0, started - created), weight))
-    stats = [
-        PoolStats(
-            entity_id=entity_id,
-            account=names[(entity_id, pool)],
-            pool=pool,
-            jobs=round(count),
-            wait_p50=weighted_percentile(waits[(entity_id, pool)], 0.50),
-            wait_p95=weighted_percentile(waits[(entity_id, pool)], 0.95),
-            waits=len(waits[(entity_id, pool)]),
-        )
-        for (entity_id, pool), count in jobs.items()
-    ]
-    return tuple(sorted(stats, key=lambda s: ((s.account or s.entity_id).lower(), s.pool)))
-
-
-def weighted_percentile(values: Sequence[tuple[float, float]], fraction: float) -> float | None:
-    """The nearest-rank percentile of (value, weight) pairs, None when there are none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    threshold = fraction * sum(weight for _, weight in ordered)
-    running = 0.0
-    for value, weight in ordered:
-        running += weight
-        if running >= threshold - 1e-9:
-            return value
-    return ordered[-1][0]
-
-
-def _per_day(
-    query: HistoryQuery, sample: Sequence[Sampled], days: Sequence[Day]
-) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...], tuple[date, ...], bool]:
-    """Jobs per day per node pool, oldest day first, from the first day with jobs, at most
-    MAX_CHART_DAYS days."""
-    per_day: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for job in sample:
-        if query.matches(job.record):
-            per_day[job.day][job.record["k8s_pool"]] += job.weight
-    if not per_day:
-        return (), (), (), False
-    series = tuple(sorted({pool for pools in per_day.values() for pool in pools}))
-    # days are newest first: the oldest day with jobs has the highest index.
-    indexes = list(range(max(per_day), -1, -1))[-MAX_CHART_DAYS:]
-    counts = tuple(
-        tuple(round(per_day[index].get(pool, 0.0)) for pool in series) for index in indexes
-    )
-    truncated = max(per_day) + 1 > MAX_CHART_DAYS
-    return series, counts, tuple(days[index][0] for index in indexes), truncated
-
-
-def _grouped(rows: Sequence[JobRow]) -> tuple[JobGroup, ...]:
-    """The page's jobs by account and pool, groups in the order of their newest job."""
-    groups: dict[tuple[str, str], list[JobRow]] = {}
-    for row in rows:
-        groups.setdefault((row.entity_id, row.pool), []).append(row)
-    return tuple(
-        JobGroup(
-            entity_id=entity_id,
-            entity_type=jobs[0].entity_type,
-            account=jobs[0].account,
-            pool=pool,
-            jobs=tuple(jobs),
-        )
-        for (entity_id, pool), jobs in groups.items()
-    )
-
-
-def _whole_number(name: str, params: Mapping[str, str], default: int, maximum: int) -> int:
-    raw = params.get(name, "").strip()
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise QueryError(f"{name}: must be a whole number of at least 1")
-    value = int(raw)
-    if value > maximum:
-        raise QueryError(f"{name}: must be at most {maximum}")
-    return value
-
-
-def _filter_text(name: str, params: Mapping[str, str]) -> str:
-    value = params.get(name, "").strip()
-    if len(value) > MAX_FILTER_LENGTH:
-        raise QueryError(f"{name}: at most {MAX_FILTER_LENGTH} characters")
-    return value
-
-
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 1)

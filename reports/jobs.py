@@ -60,13 +60,13 @@ class JobRow:
             "created_at": iso_utc(self.created_at),
             "started_at": iso_utc(self.started_at),
             "completed_at": iso_utc(self.completed_at),
-            "wait_seconds": _rounded(self.wait_seconds),
-            "run_seconds": _rounded(self.run_seconds),
+            "wait_seconds": rounded(self.wait_seconds),
+            "run_seconds": rounded(self.run_seconds),
         }
 
 
 def job_row(record: dict[str, str], show_private: bool, now: float) -> JobRow:
-    """A job hash (all strings, as store.read_jobs returns it) as a row, its durations taken
+    """A job hash (all strings, as reads.read_jobs returns it) as a row, its durations taken
     at `now`.
 
     Everything here came from a payload: templates escape it, and links are only kept when they
@@ -111,22 +111,21 @@ def wait_seconds(
     status: str, created_at: float | None, started_at: float | None, now: float
 ) -> float | None:
     """Queued → started; for a pending job, how long it has waited so far."""
-    if created_at is None:
-        return None
-    if started_at is not None:
-        return max(0.0, started_at - created_at)
-    return max(0.0, now - created_at) if status == "pending" else None
+    return _elapsed(created_at, started_at, now if status == "pending" else None)
 
 
 def run_seconds(
     status: str, started_at: float | None, completed_at: float | None, now: float
 ) -> float | None:
     """Started → completed; for a running job, how long it has run so far."""
-    if started_at is None:
-        return None
-    if completed_at is not None:
-        return max(0.0, completed_at - started_at)
-    return max(0.0, now - started_at) if status == "running" else None
+    return _elapsed(started_at, completed_at, now if status == "running" else None)
+
+
+def _elapsed(since: float | None, until: float | None, so_far: float | None) -> float | None:
+    """From `since` to `until`, or to `so_far` while `until` has not come; None when either end
+    is unknown."""
+    end = until if until is not None else so_far
+    return None if since is None or end is None else max(0.0, end - since)
 
 
 def epoch(value: str) -> float | None:
@@ -144,7 +143,8 @@ def iso_utc(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _rounded(seconds: float | None) -> float | None:
+def rounded(seconds: float | None) -> float | None:
+    """Seconds to a tenth, as every report page's JSON gives a duration; None stays None."""
     return None if seconds is None else round(seconds, 1)
 
 

@@ -15,11 +15,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from runners import store as runner_store
-from webhooks import store
-from webhooks.outcomes import Outcome, Reason
+from webhooks import reads
+from webhooks.outcomes import OUTCOMES, REASONS
 
-OUTCOMES = frozenset(outcome.value for outcome in Outcome)
-REASONS = frozenset(reason.value for reason in Reason)
 TOTALS = ("runnerhub_pending_jobs", "runnerhub_running_jobs", "runnerhub_workers")
 TOTALS_HELP = (
     "Jobs queued and not yet started, in every pool.",
@@ -29,7 +27,7 @@ TOTALS_HELP = (
 
 
 class RunnerHubCollector(Collector):
-    """Reads the counters hash and the pools at scrape time; raises store.StoreUnavailable
+    """Reads the counters hash and the pools at scrape time; raises reads.StoreUnavailable
     when Redis fails, which fails the scrape rather than reporting zeros."""
 
     def collect(self) -> Iterator[Metric]:
@@ -38,7 +36,7 @@ class RunnerHubCollector(Collector):
             "Webhook deliveries by outcome and reason (reason is empty when there is none).",
             labels=["outcome", "reason"],
         )
-        for counter, value in sorted(store.read_delivery_counters().items()):
+        for counter, value in sorted(reads.read_delivery_counters().items()):
             outcome, _, reason = counter.partition(":")
             # The counters are a small fixed set; anything else in the hash is not ours to export.
             if outcome in OUTCOMES and reason in REASONS:
@@ -59,8 +57,8 @@ class RunnerHubCollector(Collector):
         workers = GaugeMetricFamily(
             "runnerhub_pool_workers", "Runner pods the scheduler reports, per pool.", labels=labels
         )
-        pools = store.read_pools()
-        statuses = store.read_jobs(
+        pools = reads.read_pools()
+        statuses = reads.read_jobs(
             [job_id for pool in pools for job_id in pool.job_ids], fields=("status",)
         )
         position = 0
@@ -187,5 +185,5 @@ registry.register(RunnerHubCollector())
 
 
 def exposition() -> bytes:
-    """The Prometheus text exposition of the registry. Raises store.StoreUnavailable."""
+    """The Prometheus text exposition of the registry. Raises reads.StoreUnavailable."""
     return generate_latest(registry)

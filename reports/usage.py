@@ -4,31 +4,12 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from reports.jobs import JobRow, epoch, iso_utc, job_row
+from reports.jobs import JobRow, epoch, iso_utc, job_row, rounded
 from runners import store as runner_store
-from webhooks import store
-from webhooks.outcomes import IGNORED_WHY, Outcome, Reason
+from webhooks import reads
+from webhooks.outcomes import OUTCOMES, REASONS, WHY, Reason
 
 RECENT_DELIVERIES = 30
-OUTCOMES = frozenset(outcome.value for outcome in Outcome)
-REASONS = frozenset(reason.value for reason in Reason)
-
-# Why a delivery ended as it did, in the words a maintainer asking "why no runner?" needs.
-WHY = {
-    **IGNORED_WHY,
-    Reason.REPEAT: "already recorded at this status",
-    Reason.OUT_OF_ORDER: "a later status was already recorded",
-    Reason.MISSING_SIGNATURE: "no X-Hub-Signature-256 header",
-    Reason.BAD_SIGNATURE: "signature does not match any webhook secret",
-    Reason.MISSING_EVENT: "no X-GitHub-Event header",
-    Reason.BAD_PAYLOAD: "payload could not be understood",
-    Reason.TOO_LARGE: "body over the size limit",
-    Reason.STAGING_REFUSED: "staging refused the connection",
-    Reason.STAGING_TIMEOUT: "staging did not answer in time",
-    Reason.STAGING_ERROR: "staging could not be reached",
-    Reason.STAGING_BUSY: "too many deliveries on their way to staging",
-    Reason.STAGING_CIRCUIT_OPEN: "staging kept failing, so it was not tried",
-}
 
 
 @dataclass(frozen=True)
@@ -63,8 +44,8 @@ class WorkerRow:
             "labels": list(self.labels),
             "job_id": self.job_id or None,
             "created_at": iso_utc(self.created_at),
-            "age_seconds": _rounded(self.age_seconds),
-            "state_seconds": _rounded(self.state_seconds),
+            "age_seconds": rounded(self.age_seconds),
+            "state_seconds": rounded(self.state_seconds),
         }
 
 
@@ -173,12 +154,12 @@ def build_usage(show_private: bool, deliveries: int = RECENT_DELIVERIES) -> Usag
     Reads the pools set, each pool's jobs and workers sets, the hashes of the active jobs and of
     the live workers, and the head of the delivery log: five round trips, bounded by the active
     jobs and workers, never by the history.
-    Raises store.StoreUnavailable when Redis fails.
+    Raises reads.StoreUnavailable when Redis fails.
     """
-    pools = store.read_pools()
+    pools = reads.read_pools()
     active_ids = [job_id for pool in pools for job_id in pool.job_ids]
     now = time.time()
-    records = store.read_jobs(active_ids)
+    records = reads.read_jobs(active_ids)
     jobs_by_id = {
         job_id: job_row(record, show_private, now)
         for job_id, record in zip(active_ids, records)
@@ -219,7 +200,7 @@ def build_usage(show_private: bool, deliveries: int = RECENT_DELIVERIES) -> Usag
     return UsageReport(
         drawn_at=now,
         pools=tuple(usage),
-        deliveries=tuple(_delivery_row(entry) for entry in store.read_deliveries(deliveries)),
+        deliveries=tuple(_delivery_row(entry) for entry in reads.read_deliveries(deliveries)),
     )
 
 
@@ -239,12 +220,8 @@ def _worker_row(name: str, fields: dict[str, str], now: float) -> WorkerRow:
     )
 
 
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 1)
-
-
 def _pool_usage(
-    pool: store.PoolRead, jobs: list[JobRow], workers: tuple[WorkerRow, ...]
+    pool: reads.PoolRead, jobs: list[JobRow], workers: tuple[WorkerRow, ...]
 ) -> PoolUsage:
     by_labels: dict[tuple[str, ...], list[JobRow]] = defaultdict(list)
     for job in jobs:

@@ -19,7 +19,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from reports import cache, chart, history
 from reports import metrics as metrics_exposition
 from reports import usage as usage_report
-from webhooks import store
+from reports.forms import HistoryFilters
+from webhooks import reads
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def report_page(view: Page) -> Page:
                 return _from_cache(cached)
         try:
             response = view(request, *args, **kwargs)
-        except store.StoreUnavailable:
+        except reads.StoreUnavailable:
             log.error("reports.unavailable path=%s", request.path)
             if _wants_json(request, kwargs.get("as_json", False)):
                 return JsonResponse({"error": "redis unavailable"}, status=503)
@@ -91,14 +92,15 @@ def usage(request: HttpRequest, as_json: bool = False) -> HttpResponse:
 @report_page
 def history_page(request: HttpRequest, as_json: bool = False) -> HttpResponse:
     wants_json = _wants_json(request, as_json)
-    try:
-        query = history.parse_query(request.GET, time.time(), settings.HISTORY_RETENTION_DAYS)
-    except history.QueryError as exc:
+    filters = HistoryFilters(
+        request.GET, now=time.time(), retention_days=settings.HISTORY_RETENTION_DAYS
+    )
+    if not filters.is_valid():
         if wants_json:
-            return JsonResponse({"error": str(exc)}, status=400)
-        context = {"reason": str(exc), "section": "history"}
+            return JsonResponse({"error": filters.reason()}, status=400)
+        context = {"reason": filters.reason(), "section": "history"}
         return render(request, "reports/bad_request.html", context, status=400)
-    report = history.build_history(query, show_private=_is_staff(request))
+    report = history.build_history(filters.query(), show_private=_is_staff(request))
     if wants_json:
         response = JsonResponse(report.as_json())
         if report.page_links():
@@ -107,12 +109,11 @@ def history_page(request: HttpRequest, as_json: bool = False) -> HttpResponse:
     context = {
         "section": "history",
         "report": report,
+        "filters": HistoryFilters.showing(report.query),
         "chart": chart.stacked_bars(report.days, report.series, report.day_counts),
         "links": {
             rel: _page_url(request, report, page) for rel, page in report.page_links().items()
         },
-        "statuses": history.STATUSES,
-        "max_per_page": history.MAX_PER_PAGE,
         "scan_limit": history.SCAN_LIMIT,
     }
     return render(request, "reports/history.html", context)
@@ -122,7 +123,7 @@ def history_page(request: HttpRequest, as_json: bool = False) -> HttpResponse:
 def metrics(request: HttpRequest) -> HttpResponse:
     try:
         body = metrics_exposition.exposition()
-    except store.StoreUnavailable:
+    except reads.StoreUnavailable:
         return HttpResponse("redis unavailable\n", status=503, content_type="text/plain")
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
 

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from harness.factories import AccountFactory, LabelMappingFactory
+from webhooks.matching import Scope, compile_rules
 from webhooks.models import Account, LabelMapping
 
 pytestmark = pytest.mark.django_db
@@ -191,3 +192,22 @@ def test_clean_normalises_extra_labels() -> None:
     )
     mapping.full_clean()
     assert mapping.extra_labels == ["linux", "self-hosted"]
+
+
+def test_the_database_gives_each_mapping_the_scope_matching_gives_it() -> None:
+    LabelMapping.objects.all().delete()
+    LabelMappingFactory(label="everyone")
+    LabelMappingFactory(label="one-account", owner_id=9100000001)
+    LabelMappingFactory(label="some-repositories", owner_id=9100000001, repo_glob="linux-*")
+
+    annotated = {m.label: m.scope for m in LabelMapping.objects.with_scope()}
+    rules = {rule.label: rule.scope for rule in compile_rules(LabelMapping.objects.all())}
+
+    assert annotated == rules == {
+        "everyone": Scope.GLOBAL,
+        "one-account": Scope.ACCOUNT,
+        "some-repositories": Scope.REPOSITORY,
+    }
+    assert list(LabelMapping.objects.with_scope().filter(scope=Scope.ACCOUNT)) == [
+        LabelMapping.objects.get(label="one-account")
+    ]

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 
 from webhooks import preview
 from webhooks.forms import AccountForm, LabelMappingForm, PreviewForm
+from webhooks.matching import Scope
 from webhooks.models import Account, LabelMapping
 
 # Past this many names, an action's message says how many more there were.
@@ -30,21 +31,12 @@ class ScopeFilter(admin.SimpleListFilter):
     parameter_name = "scope"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [
-            ("repository", "Repository"),
-            ("account", "Account"),
-            ("global", "Global"),
-        ]
+        return [(scope.word, scope.word.capitalize()) for scope in Scope]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        match self.value():
-            case "global":
-                return queryset.filter(owner_id__isnull=True)
-            case "account":
-                return queryset.filter(owner_id__isnull=False, repo_glob="")
-            case "repository":
-                return queryset.filter(owner_id__isnull=False).exclude(repo_glob="")
-        return queryset
+        """The mappings of the chosen scope; the admin's queryset carries it (`with_scope`)."""
+        chosen = next((scope for scope in Scope if scope.word == self.value()), None)
+        return queryset if chosen is None else queryset.filter(scope=chosen)
 
 
 @admin.register(LabelMapping)
@@ -85,6 +77,7 @@ class LabelMappingAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
+            .with_scope()
             .annotate(
                 owner_login=Subquery(owner.values("login")[:1]),
                 owner_pk=Subquery(owner.values("pk")[:1]),
@@ -103,12 +96,14 @@ class LabelMappingAdmin(admin.ModelAdmin):
 
     @admin.display(description="scope", ordering="owner_id")
     def scope_text(self, mapping: LabelMapping) -> str:
-        if mapping.owner_id is None:
-            return "global"
+        scope = Scope.of(mapping.owner_id, mapping.repo_glob)
         owner = getattr(mapping, "owner_login", None) or str(mapping.owner_id)
-        if mapping.repo_glob:
-            return f"repository {owner}/{mapping.repo_glob}"
-        return f"account {owner}"
+        match scope:
+            case Scope.REPOSITORY:
+                return f"{scope.word} {owner}/{mapping.repo_glob}"
+            case Scope.ACCOUNT:
+                return f"{scope.word} {owner}"
+        return scope.word
 
     @admin.display(description="last change", ordering="updated_at")
     def last_change(self, mapping: LabelMapping) -> Any:

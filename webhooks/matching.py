@@ -16,13 +16,30 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from webhooks.models import is_glob
-
 
 class Scope(enum.IntEnum):
+    """How widely a mapping applies, the most specific first. In the database,
+    `LabelMapping.objects.with_scope()` annotates each mapping with the same value."""
+
     REPOSITORY = 0
     ACCOUNT = 1
     GLOBAL = 2
+
+    @classmethod
+    def of(cls, owner_id: int | None, repo_glob: str) -> "Scope":
+        """No account: global; an account and a repository glob: repository; else account."""
+        if owner_id is None:
+            return cls.GLOBAL
+        return cls.REPOSITORY if repo_glob else cls.ACCOUNT
+
+    @property
+    def word(self) -> str:
+        """`repository`, `account` or `global`: how the admin and the preview name it."""
+        return self.name.lower()
+
+
+def is_glob(label: str) -> bool:
+    return any(char in label for char in "*?[")
 
 
 class MappingRow(Protocol):
@@ -119,10 +136,6 @@ def _rule(mapping: MappingRow) -> Rule:
     label = mapping.label.strip().lower()
     repo_glob = mapping.repo_glob.strip().lower()
     extras = {extra.strip().lower() for extra in mapping.extra_labels or []}
-    if mapping.owner_id is None:
-        scope = Scope.GLOBAL
-    else:
-        scope = Scope.REPOSITORY if repo_glob else Scope.ACCOUNT
     return Rule(
         mapping_id=mapping.id or 0,
         label=label,
@@ -137,7 +150,7 @@ def _rule(mapping: MappingRow) -> Rule:
         repo_glob=re.compile(fnmatch.translate(repo_glob)) if repo_glob else None,
         priority=mapping.priority,
         enabled=mapping.enabled,
-        scope=scope,
+        scope=Scope.of(mapping.owner_id, repo_glob),
     )
 
 
@@ -196,7 +209,7 @@ def _why_not(
     if not rule.covers(owner_id, repo_name):
         return "repository name does not match its glob"
     if rule.scope != scope and scope is not None:
-        return f"a more specific scope ({scope.name.lower()}) has mappings for this repository"
+        return f"a more specific scope ({scope.word}) has mappings for this repository"
     if not labels:
         return "the job has no labels"
     leftover = rule.untolerated(labels)

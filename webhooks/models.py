@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models.functions import Coalesce, Lower
 
 from webhooks.events import MAX_ID
+from webhooks.matching import Scope
 
 # A Kubernetes label value: at most 63 characters, alphanumeric at both ends, `-_.` inside.
 POOL_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
@@ -22,10 +23,6 @@ IMAGE_RE = re.compile(
 LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 GITHUB_ID_VALIDATORS = [MinValueValidator(1), MaxValueValidator(MAX_ID)]
 MAX_WORKERS_MESSAGE = "At least 1 worker; leave it empty for no limit, or block the account."
-
-
-def is_glob(label: str) -> bool:
-    return any(char in label for char in "*?[")
 
 
 def validate_label(value: str) -> None:
@@ -72,6 +69,20 @@ def validate_extra_labels(value: object) -> None:
         validate_label(item)
 
 
+class LabelMappingQuerySet(models.QuerySet["LabelMapping"]):
+    def with_scope(self) -> "LabelMappingQuerySet":
+        """Each mapping annotated with its `scope`, a matching.Scope value: Scope.of in SQL,
+        for filtering and ordering by it."""
+        return self.annotate(
+            scope=models.Case(
+                models.When(owner_id__isnull=True, then=models.Value(Scope.GLOBAL)),
+                models.When(repo_glob="", then=models.Value(Scope.ACCOUNT)),
+                default=models.Value(Scope.REPOSITORY),
+                output_field=models.IntegerField(),
+            )
+        )
+
+
 class LabelMapping(models.Model):
     label = models.CharField(
         max_length=100,
@@ -114,6 +125,8 @@ class LabelMapping(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = LabelMappingQuerySet.as_manager()
+
     class Meta:
         ordering = ["label", "priority", "id"]
         constraints = [
@@ -143,12 +156,6 @@ class LabelMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} → {self.pool}"
-
-    @property
-    def scope(self) -> str:
-        if self.owner_id is None:
-            return "global"
-        return "repository" if self.repo_glob else "account"
 
     def clean(self) -> None:
         super().clean()

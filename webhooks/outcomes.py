@@ -40,6 +40,10 @@ class Reason(enum.StrEnum):
     BROKEN_BODY = "broken_body"
 
 
+# Every word the delivery log and the counters may hold: the reports show or export only these.
+OUTCOMES = frozenset(outcome.value for outcome in Outcome)
+REASONS = frozenset(reason.value for reason in Reason)
+
 # Refused before the signature was checked: nothing in them is GitHub's word, so they are
 # counted but never written to the delivery log by their headers.
 UNVERIFIED = frozenset(
@@ -144,4 +148,21 @@ IGNORED_WHY = {
     Reason.ACTION: "not a queued, in_progress or completed action",
     Reason.BLOCKED_ACCOUNT: "the account is blocked",
     Reason.UNKNOWN_JOB: "the job is not recorded here (it expired)",
+}
+
+# Why a delivery ended as it did, in the words a maintainer asking "why no runner?" needs.
+WHY = {
+    **IGNORED_WHY,
+    Reason.REPEAT: "already recorded at this status",
+    Reason.OUT_OF_ORDER: "a later status was already recorded",
+    Reason.MISSING_SIGNATURE: "no X-Hub-Signature-256 header",
+    Reason.BAD_SIGNATURE: "signature does not match any webhook secret",
+    Reason.MISSING_EVENT: "no X-GitHub-Event header",
+    Reason.BAD_PAYLOAD: "payload could not be understood",
+    Reason.TOO_LARGE: "body over the size limit",
+    Reason.STAGING_REFUSED: "staging refused the connection",
+    Reason.STAGING_TIMEOUT: "staging did not answer in time",
+    Reason.STAGING_ERROR: "staging could not be reached",
+    Reason.STAGING_BUSY: "too many deliveries on their way to staging",
+    Reason.STAGING_CIRCUIT_OPEN: "staging kept failing, so it was not tried",
 }
