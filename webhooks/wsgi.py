@@ -121,11 +121,12 @@ def _bounded_reader(environ: dict[str, Any]) -> Callable[[int], bytes]:
     """A reader of the request body that gives up after WEBHOOK_BODY_TIMEOUT_SECONDS in all.
 
     Under gunicorn the body is read from the client's socket with no timeout of its own, so a
-    client that announces a body and trickles it would hold a thread for as long as it liked.
-    A socket timeout alone bounds each wait, not the whole read (a byte every second never
-    trips it); so the deadline is kept by `body_deadlines`, which shuts the reading side of a
-    late socket. Raises TimeoutError when the deadline passed, OSError for a body gunicorn
-    could not parse (a broken chunked encoding) or a client that went away.
+    client that announces a body and trickles it, or sends none, would hold a thread for as
+    long as it liked. A socket timeout would bound each wait, not the whole read (a byte every
+    second never trips it), and cost system calls on every delivery; so the deadline is kept by
+    `body_deadlines` alone, which shuts the reading side of a late socket, and a read blocked on
+    it returns at once. Raises TimeoutError when the deadline passed, OSError for a body
+    gunicorn could not parse (a broken chunked encoding) or a client that went away.
     """
     body = environ["wsgi.input"]
     sock = environ.get("gunicorn.socket")
@@ -136,8 +137,6 @@ def _bounded_reader(environ: dict[str, Any]) -> Callable[[int], bytes]:
         seconds = delivery_settings.current().body_timeout_seconds
         watch = body_deadlines.watch(sock, seconds)
         try:
-            if sock.gettimeout() != seconds:  # a system call saved on a reused thread's socket
-                sock.settimeout(seconds)  # and a client that sends nothing at all times out alone
             data = body.read(size)
         except ParseException as exc:
             raise OSError(f"unreadable body: {type(exc).__name__}") from exc
