@@ -2,12 +2,19 @@
 
 `env` is the deployment (`prod` or `staging`), so both can share one Redis.
 """
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Keys:
     env: str
+
+    def pattern(self, key: Callable[..., str]) -> str:
+        """`key`, one of the methods below, as a Lua `string.format` pattern: `%s` for each of its
+        arguments, for scripts that spell the keys of the ids they read."""
+        return key(*["%s"] * len(inspect.signature(key).parameters))
 
     def job(self, job_id: int | str) -> str:
         """HASH: one job's record."""
@@ -20,16 +27,6 @@ class Keys:
     def pool_workers(self, entity_id: int | str, pool: str) -> str:
         """SET: runner pod names of a pool, written by the scheduler."""
         return f"{self.env}:pool:{entity_id}:{pool}:workers"
-
-    @property
-    def job_pattern(self) -> str:
-        """`job` as a Lua `string.format` pattern."""
-        return self.job("%s")
-
-    @property
-    def pool_jobs_pattern(self) -> str:
-        """`pool_jobs` as a Lua `string.format` pattern, for jobs whose pool the script reads."""
-        return self.pool_jobs("%s", "%s")
 
     @property
     def pools(self) -> str:
@@ -68,16 +65,6 @@ class Keys:
         return f"{self.env}:worker:{name}"
 
     @property
-    def worker_pattern(self) -> str:
-        """`worker` as a Lua `string.format` pattern."""
-        return self.worker("%s")
-
-    @property
-    def pool_workers_pattern(self) -> str:
-        """`pool_workers` as a Lua `string.format` pattern."""
-        return self.pool_workers("%s", "%s")
-
-    @property
     def workers(self) -> str:
         """SET: names of every live worker (not finished), so nothing SCANs for them."""
         return f"{self.env}:workers"
@@ -86,18 +73,10 @@ class Keys:
         """SET: names of an account's live workers in every pool, for its worker cap."""
         return f"{self.env}:account:{owner_id}:workers"
 
-    @property
-    def account_workers_pattern(self) -> str:
-        return self.account_workers("%s")
-
     def board_starting(self, pool: str) -> str:
         """SET: names of the workers of a node pool whose pod is not running yet, for
         POOL_MAX_PENDING_PODS (across accounts: the boards are shared)."""
         return f"{self.env}:board:{pool}:starting"
-
-    @property
-    def board_starting_pattern(self) -> str:
-        return self.board_starting("%s")
 
     @property
     def scheduler_lease(self) -> str:
