@@ -64,11 +64,6 @@ class Keys:
         """HASH: one worker (an ephemeral runner and its pod), written by the scheduler."""
         return f"{self.env}:worker:{name}"
 
-    @property
-    def workers(self) -> str:
-        """SET: names of every live worker (not finished), so nothing SCANs for them."""
-        return f"{self.env}:workers"
-
     def account_workers(self, owner_id: int | str) -> str:
         """SET: names of an account's live workers in every pool, for its worker cap."""
         return f"{self.env}:account:{owner_id}:workers"
@@ -77,6 +72,11 @@ class Keys:
         """SET: names of the workers of a node pool whose pod is not running yet, for
         POOL_MAX_PENDING_PODS (across accounts: the boards are shared)."""
         return f"{self.env}:board:{pool}:starting"
+
+    @property
+    def workers(self) -> str:
+        """SET: names of every live worker (not finished), so nothing SCANs for them."""
+        return f"{self.env}:workers"
 
     @property
     def scheduler_lease(self) -> str:
@@ -113,14 +113,14 @@ class Keys:
         """Prefix of githubkit's cache (installation tokens), shared by every replica."""
         return f"{self.env}:github:cache"
 
-    def runner_group(self, org: str) -> str:
-        """STRING (with expiry): the id of RUNNER_GROUP in an organization."""
-        return f"{self.env}:github:group:{org.lower()}"
-
     def github_spent(self, installation: str, window: int) -> str:
         """STRING (with expiry): calls reconciliation spent of an installation's rate-limit
         window (`window`: the epoch at which GitHub resets it)."""
         return f"{self.env}:github:spent:{installation}:{window}"
+
+    def runner_group(self, org: str) -> str:
+        """STRING (with expiry): the id of RUNNER_GROUP in an organization."""
+        return f"{self.env}:github:group:{org.lower()}"
 
     @property
     def redelivered(self) -> str:
