@@ -230,7 +230,7 @@ def reserve(
             args=[
                 holder, name, label_key(job.labels), job.image,
                 -1 if account_cap is None else account_cap, board_cap,
-                k.job_pattern, k.worker_pattern,
+                k.pattern(k.job), k.pattern(k.worker),
                 json.dumps({state: True for state in SUPPLY_STATES}),
                 *_flatten(fields),
             ],

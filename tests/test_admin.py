@@ -548,3 +548,25 @@ def test_saving_a_staging_account_on_staging_warns_that_only_production_forwards
         "this is the staging deployment; only production forwards" in message
         for message in messages_of(response)
     )
+
+
+@pytest.mark.parametrize(
+    "url, action, words",
+    [
+        (MAPPINGS, "enable_mappings", "Enable selected label mappings"),
+        (MAPPINGS, "disable_mappings", "Disable selected label mappings"),
+        (ACCOUNTS, "move_to_staging", "Move selected accounts to staging"),
+        (ACCOUNTS, "move_to_production", "Move selected accounts to production"),
+        (ACCOUNTS, "block_accounts", "Block selected accounts"),
+        (ACCOUNTS, "unblock_accounts", "Unblock selected accounts"),
+    ],
+)
+def test_each_action_is_offered_in_words_that_name_the_rows(
+    admin_client: Client, url: str, action: str, words: str
+) -> None:
+    AccountFactory()  # the admin offers no actions on an empty list
+
+    response = admin_client.get(url)
+
+    assert response.status_code == 200
+    assert f'<option value="{action}">{words}</option>' in response.content.decode()

@@ -3,7 +3,7 @@
 Every change goes through the model's `save()` (never `QuerySet.update()`), so that the
 config version moves and every worker and replica uses it on its next delivery.
 """
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +24,18 @@ from webhooks.models import Account, LabelMapping
 
 # Past this many names, an action's message says how many more there were.
 NAMED_IN_MESSAGE = 10
+
+Action = Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]
+
+
+def _flag_action(field: str, value: bool, verb: str, done: str, already: str) -> Action:
+    """The action "`verb` selected <rows>", which sets `field` to `value` through _set_flag."""
+
+    @admin.action(description=f"{verb} selected %(verbose_name_plural)s", permissions=["change"])
+    def action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        _set_flag(model_admin, request, queryset, field, value, done, already)
+
+    return action
 
 
 class ScopeFilter(admin.SimpleListFilter):
@@ -127,13 +139,8 @@ class LabelMappingAdmin(admin.ModelAdmin):
             mapping.owner_login,
         )
 
-    @admin.action(description="Enable selected label mappings", permissions=["change"])
-    def enable_mappings(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _set_flag(self, request, queryset, "enabled", True, "Enabled", "already enabled")
-
-    @admin.action(description="Disable selected label mappings", permissions=["change"])
-    def disable_mappings(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _set_flag(self, request, queryset, "enabled", False, "Disabled", "already disabled")
+    enable_mappings = _flag_action("enabled", True, "Enable", "Enabled", "already enabled")
+    disable_mappings = _flag_action("enabled", False, "Disable", "Disabled", "already disabled")
 
     def get_urls(self) -> list[URLPattern]:
         preview_url = path(
@@ -254,13 +261,8 @@ class AccountAdmin(admin.ModelAdmin):
             "already in production",
         )
 
-    @admin.action(description="Block selected accounts", permissions=["change"])
-    def block_accounts(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _set_flag(self, request, queryset, "blocked", True, "Blocked", "already blocked")
-
-    @admin.action(description="Unblock selected accounts", permissions=["change"])
-    def unblock_accounts(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _set_flag(self, request, queryset, "blocked", False, "Unblocked", "not blocked")
+    block_accounts = _flag_action("blocked", True, "Block", "Blocked", "already blocked")
+    unblock_accounts = _flag_action("blocked", False, "Unblock", "Unblocked", "not blocked")
 
 
 def _set_flag(

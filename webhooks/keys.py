@@ -2,12 +2,19 @@
 
 `env` is the deployment (`prod` or `staging`), so both can share one Redis.
 """
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Keys:
     env: str
+
+    def pattern(self, key: Callable[..., str]) -> str:
+        """`key`, one of the methods below, as a Lua `string.format` pattern: `%s` for each of its
+        arguments, for scripts that spell the keys of the ids they read."""
+        return key(*["%s"] * len(inspect.signature(key).parameters))
 
     def job(self, job_id: int | str) -> str:
         """HASH: one job's record."""
@@ -20,16 +27,6 @@ class Keys:
     def pool_workers(self, entity_id: int | str, pool: str) -> str:
         """SET: runner pod names of a pool, written by the scheduler."""
         return f"{self.env}:pool:{entity_id}:{pool}:workers"
-
-    @property
-    def job_pattern(self) -> str:
-        """`job` as a Lua `string.format` pattern."""
-        return self.job("%s")
-
-    @property
-    def pool_jobs_pattern(self) -> str:
-        """`pool_jobs` as a Lua `string.format` pattern, for jobs whose pool the script reads."""
-        return self.pool_jobs("%s", "%s")
 
     @property
     def pools(self) -> str:
@@ -67,28 +64,9 @@ class Keys:
         """HASH: one worker (an ephemeral runner and its pod), written by the scheduler."""
         return f"{self.env}:worker:{name}"
 
-    @property
-    def worker_pattern(self) -> str:
-        """`worker` as a Lua `string.format` pattern."""
-        return self.worker("%s")
-
-    @property
-    def pool_workers_pattern(self) -> str:
-        """`pool_workers` as a Lua `string.format` pattern."""
-        return self.pool_workers("%s", "%s")
-
-    @property
-    def workers(self) -> str:
-        """SET: names of every live worker (not finished), so nothing SCANs for them."""
-        return f"{self.env}:workers"
-
     def account_workers(self, owner_id: int | str) -> str:
         """SET: names of an account's live workers in every pool, for its worker cap."""
         return f"{self.env}:account:{owner_id}:workers"
-
-    @property
-    def account_workers_pattern(self) -> str:
-        return self.account_workers("%s")
 
     def board_starting(self, pool: str) -> str:
         """SET: names of the workers of a node pool whose pod is not running yet, for
@@ -96,8 +74,9 @@ class Keys:
         return f"{self.env}:board:{pool}:starting"
 
     @property
-    def board_starting_pattern(self) -> str:
-        return self.board_starting("%s")
+    def workers(self) -> str:
+        """SET: names of every live worker (not finished), so nothing SCANs for them."""
+        return f"{self.env}:workers"
 
     @property
     def scheduler_lease(self) -> str:
@@ -134,14 +113,14 @@ class Keys:
         """Prefix of githubkit's cache (installation tokens), shared by every replica."""
         return f"{self.env}:github:cache"
 
-    def runner_group(self, org: str) -> str:
-        """STRING (with expiry): the id of RUNNER_GROUP in an organization."""
-        return f"{self.env}:github:group:{org.lower()}"
-
     def github_spent(self, installation: str, window: int) -> str:
         """STRING (with expiry): calls reconciliation spent of an installation's rate-limit
         window (`window`: the epoch at which GitHub resets it)."""
         return f"{self.env}:github:spent:{installation}:{window}"
+
+    def runner_group(self, org: str) -> str:
+        """STRING (with expiry): the id of RUNNER_GROUP in an organization."""
+        return f"{self.env}:github:group:{org.lower()}"
 
     @property
     def redelivered(self) -> str:

@@ -22,44 +22,41 @@ IMAGE_RE = re.compile(
 # A GitHub login: letters, digits and hyphens (underscores for enterprise-managed users).
 LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 GITHUB_ID_VALIDATORS = [MinValueValidator(1), MaxValueValidator(MAX_ID)]
+# What each validator below says of a value it refuses, which stands for %(value)s.
+REFUSALS = {
+    "label": "%(value)s is not a runner label: use letters, digits and . _ - : / "
+    "(with * ? [ ] as globs), at most 100 characters.",
+    "pool": "%(value)s is not a valid Kubernetes label value: at most 63 characters, letters and "
+    "digits at both ends, only - _ . in between.",
+    "image": "%(value)s is not an image reference: write registry/path:tag or "
+    "registry/path@sha256:<64 hex digits>.",
+    "login": "%(value)s is not a GitHub login: letters, digits, - and _, starting with a letter "
+    "or digit.",
+}
 MAX_WORKERS_MESSAGE = "At least 1 worker; leave it empty for no limit, or block the account."
 
 
+def _refuse_unless(valid: object, value: str, refusal: str) -> None:
+    """Raise the ValidationError REFUSALS[refusal] says of `value`, unless it is `valid`."""
+    if not valid:
+        raise ValidationError(REFUSALS[refusal], params={"value": value})
+
+
 def validate_label(value: str) -> None:
-    if not LABEL_RE.match(value):
-        raise ValidationError(
-            "%(value)s is not a runner label: use letters, digits and . _ - : / "
-            "(with * ? [ ] as globs), at most 100 characters.",
-            params={"value": value},
-        )
+    _refuse_unless(LABEL_RE.match(value), value, "label")
 
 
 def validate_pool(value: str) -> None:
-    if not POOL_RE.match(value):
-        raise ValidationError(
-            "%(value)s is not a valid Kubernetes label value: at most 63 characters, letters and "
-            "digits at both ends, only - _ . in between.",
-            params={"value": value},
-        )
+    _refuse_unless(POOL_RE.match(value), value, "pool")
 
 
 def validate_image(value: str) -> None:
     match = IMAGE_RE.match(value)
-    if not match or not (match["tag"] or match["digest"]):
-        raise ValidationError(
-            "%(value)s is not an image reference: write registry/path:tag or "
-            "registry/path@sha256:<64 hex digits>.",
-            params={"value": value},
-        )
+    _refuse_unless(match and (match["tag"] or match["digest"]), value, "image")
 
 
 def validate_login(value: str) -> None:
-    if not LOGIN_RE.match(value):
-        raise ValidationError(
-            "%(value)s is not a GitHub login: letters, digits, - and _, starting with a letter "
-            "or digit.",
-            params={"value": value},
-        )
+    _refuse_unless(LOGIN_RE.match(value), value, "login")
 
 
 def validate_extra_labels(value: object) -> None:

@@ -238,7 +238,7 @@ def _job_event_command() -> _Command:
     script_keys = (k.config_version, k.pools, k.history, k.events, k.deliveries, k.stats)
     constants = (
         current.history_retention_days * 86400, current.active_job_days * 86400,
-        k.pool_jobs_pattern, current.delivery_log_length, current.events_stream_length,
+        k.pattern(k.pool_jobs), current.delivery_log_length, current.events_stream_length,
         *Status, Outcome.STORED, Outcome.DUPLICATE, Outcome.IGNORED,
         Reason.REPEAT, Reason.OUT_OF_ORDER, counter_name(Outcome.STORED),
         counter_name(Outcome.DUPLICATE, Reason.REPEAT),
@@ -404,7 +404,7 @@ def prune_demand() -> Pruned:
             entity_id, pool = split_pool_member(member)
             count, gone = _script(PRUNE_POOL)(
                 keys=[k.pool_jobs(entity_id, pool), k.pool_workers(entity_id, pool), k.pools],
-                args=[k.job_pattern, member],
+                args=[k.pattern(k.job), member],
                 client=connection,
             )
             if count:
@@ -414,7 +414,7 @@ def prune_demand() -> Pruned:
         rank = 0
         while True:
             read, gone = _script(PRUNE_HISTORY)(
-                keys=[k.history], args=[k.job_pattern, rank, PRUNE_HISTORY_CHUNK],
+                keys=[k.history], args=[k.pattern(k.job), rank, PRUNE_HISTORY_CHUNK],
                 client=connection,
             )  # fmt: skip
             history += int(gone)
