@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
-from django.test import Client
+from django.core.servers.basehttp import get_internal_wsgi_application
 
 from tests.redis_server import RedisServer
 from tests.scheduler_support import (  # noqa: F401  (the scheduler's fixtures, for every module)
@@ -71,7 +71,15 @@ def _clean_state(redis_server: RedisServer) -> Iterator[None]:
     config.invalidate()
 
 
+@pytest.fixture(scope="session")
+def wsgi_application() -> Any:
+    """The WSGI application gunicorn serves (WSGI_APPLICATION): deliveries on the fast path,
+    everything else through Django. Loaded before any test changes the settings whose checks
+    stop its start-up."""
+    return get_internal_wsgi_application()
+
+
 @pytest.fixture
-def deliver(client: Client) -> Callable[..., Any]:
-    """POST a signed delivery to the webhook through Django's test client."""
-    return lambda *args, **kwargs: deliver_to(client, *args, **kwargs)
+def deliver(wsgi_application: Any) -> Callable[..., Any]:
+    """POST a signed delivery to the WSGI application gunicorn serves."""
+    return lambda *args, **kwargs: deliver_to(wsgi_application, *args, **kwargs)

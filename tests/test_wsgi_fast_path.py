@@ -17,13 +17,9 @@ from webhooks.wsgi import DeliveryFastPath
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
-
-
 @pytest.fixture
-def app() -> DeliveryFastPath:
-    from runnerhub.wsgi import application
-
-    return application
+def app(wsgi_application: DeliveryFastPath) -> DeliveryFastPath:
+    return wsgi_application
 
 
 def signed(payload: dict) -> tuple[bytes, dict[str, str]]:
