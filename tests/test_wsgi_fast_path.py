@@ -1,9 +1,14 @@
 """runnerhub.wsgi: deliveries answered in front of Django, everything else by Django."""
 import json
 import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import got_request_exception, request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 
 from tests.factories import WorkflowJobPayloadFactory
@@ -98,6 +103,91 @@ def test_an_unexpected_error_is_a_logged_500_without_the_payload(
     [record] = [r for r in caplog.records if r.getMessage().startswith("webhook.error")]
     assert headers["X-GitHub-Delivery"] in record.getMessage()
     assert body.decode()[:40] not in caplog.text
+
+
+@pytest.fixture
+def signalled() -> Iterator[list[tuple[str, Any, dict[str, Any]]]]:
+    """What Django's request signals carried, in order: (name, sender, arguments); for
+    got_request_exception, the exception its receivers see as sys.exc_info()."""
+    seen: list[tuple[str, Any, dict[str, Any]]] = []
+
+    def receiver(name: str) -> Any:
+        def receive(sender: Any, signal: Any, **kwargs: Any) -> None:
+            if name == "exception":
+                kwargs["exc"] = sys.exc_info()[1]
+            seen.append((name, sender, kwargs))
+
+        return receive
+
+    receivers = {request_started: receiver("started"), request_finished: receiver("finished"),
+                 got_request_exception: receiver("exception")}  # fmt: skip
+    for signal, receive in receivers.items():
+        signal.connect(receive)
+    yield seen
+    for signal, receive in receivers.items():
+        signal.disconnect(receive)
+
+
+def names(signalled: list[tuple[str, Any, dict[str, Any]]]) -> list[str]:
+    return [name for name, _, _ in signalled]
+
+
+def test_each_delivery_starts_and_finishes_one_request(app, signalled) -> None:
+    stored, _ = signed(WorkflowJobPayloadFactory())
+    deliveries = [(stored, github_headers(stored)), (stored, github_headers(stored, secret="wrong")),
+                  (b"{}", github_headers(b"{}", event="ping"))]  # fmt: skip
+    for body, headers in deliveries:
+        call_wsgi(app, body=body, headers=headers)
+
+    assert names(signalled) == ["started", "finished"] * len(deliveries)
+    assert {sender for _, sender, _ in signalled} == {DeliveryFastPath}
+    started = [arguments["environ"] for name, _, arguments in signalled if name == "started"]
+    assert [environ["HTTP_X_GITHUB_DELIVERY"] for environ in started] == [
+        headers["X-GitHub-Delivery"] for _, headers in deliveries
+    ]
+
+
+def test_a_delivery_finishes_when_the_server_closes_its_reply(app, signalled) -> None:
+    # As a Django response does: what request_finished's receivers do comes after the answer.
+    answered: list[str] = []
+
+    def server_side(environ: dict[str, Any], start_response: Any) -> Any:
+        reply = app(environ, start_response)
+        answered.extend(names(signalled))
+        return reply
+
+    body, headers = signed(WorkflowJobPayloadFactory())
+    status, _, _ = call_wsgi(server_side, body=body, headers=headers)  # reads, then closes
+
+    assert status == "200 OK"
+    assert answered == ["started"]
+    assert names(signalled) == ["started", "finished"]
+
+
+def test_a_page_starts_and_finishes_one_request_too(app, signalled) -> None:
+    assert call_wsgi(app, method="GET", path="/health")[0] == "200 OK"
+    assert [(name, sender) for name, sender, _ in signalled] == [
+        ("started", WSGIHandler), ("finished", WSGIHandler)
+    ]
+
+
+def test_an_unexpected_error_reaches_got_request_exception(
+    app, settings, signalled, redis_client: redis.Redis
+) -> None:
+    # The body cap as the environment spells it, text: comparing a length with it fails.
+    settings.WEBHOOK_MAX_BODY_BYTES = "1048576"
+    body, headers = signed(WorkflowJobPayloadFactory())
+
+    status, _, content = call_wsgi(app, body=body, headers=headers)
+
+    assert (status, content) == ("500 Internal Server Error", b"internal error")
+    assert names(signalled) == ["started", "exception", "finished"]
+    [(_, sender, arguments)] = [s for s in signalled if s[0] == "exception"]
+    request = arguments["request"]
+    assert (sender, request.method, request.path) == (None, "POST", "/")
+    assert request.headers["X-GitHub-Delivery"] == headers["X-GitHub-Delivery"]
+    assert isinstance(arguments["exc"], TypeError)
+    assert redis_client.keys("prod:job:*") == []
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:443", "", "runnerhub.example.org.evil"])
