@@ -60,15 +60,26 @@ def redis_client(redis_server: RedisServer) -> redis.Redis:
     return redis_server.client()
 
 
-@pytest.fixture(autouse=True)
-def _clean_state(redis_server: RedisServer) -> Iterator[None]:
+def _start_afresh(redis_server: RedisServer) -> None:
     if redis_server.process is None or redis_server.process.poll() is not None:
         redis_server.start()  # a test stopped it
     redis_server.client().flushall()
     config.invalidate()
     proxy.breaker.reset()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(redis_server: RedisServer) -> Iterator[None]:
+    _start_afresh(redis_server)
     yield
     config.invalidate()
+
+
+@pytest.fixture
+def fresh_state(redis_server: RedisServer) -> Callable[[], None]:
+    """Within a test, go back to the state every test starts from: an empty Redis, no cached
+    mappings, staging's breaker closed."""
+    return lambda: _start_afresh(redis_server)
 
 
 @pytest.fixture(scope="session")

@@ -86,16 +86,15 @@ def post_to(app: Any, body: bytes, content_type: str, headers: dict[str, str]) -
     return Answer(int(status.split()[0]), CaseInsensitiveMapping(answered), content)
 
 
-def deliver_to(
-    app: Any,
+def signed_delivery(
     payload: dict[str, Any] | bytes,
     event: str = "workflow_job",
     secret: str | None = TEST_SECRET,
     form: bool = False,
     headers: dict[str, str] | None = None,
-) -> Answer:
-    """Deliver `payload` as GitHub does, signed with `secret` (unsigned when None), to the WSGI
-    application `app`: the one gunicorn serves, or Django's alone."""
+) -> tuple[bytes, str, dict[str, str]]:
+    """`payload` as GitHub sends it, JSON or form-encoded, signed with `secret` (unsigned when
+    None), `headers` added or replacing GitHub's: (body, content type, headers)."""
     body = body_of(payload)
     content_type = "application/json"
     if form:
@@ -103,7 +102,13 @@ def deliver_to(
         content_type = "application/x-www-form-urlencoded"
     sent = github_headers(body, event, secret)
     sent.update(headers or {})
-    return post_to(app, body, content_type, sent)
+    return body, content_type, sent
+
+
+def deliver_to(app: Any, payload: dict[str, Any] | bytes, **how: Any) -> Answer:
+    """Deliver `payload` (signed as `signed_delivery` takes `how`) to the WSGI application
+    `app`: the one gunicorn serves, or Django's alone."""
+    return post_to(app, *signed_delivery(payload, **how))
 
 
 def post_delivery(
