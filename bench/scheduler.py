@@ -65,7 +65,7 @@ def main() -> None:
 
 def run(args: argparse.Namespace, redis_server: RedisServer) -> None:
     from django.conf import settings
-    from django.test import Client
+    from django.core.servers.basehttp import get_internal_wsgi_application
 
     from runners.github import GitHubRunners
     from runners.kube import Cluster
@@ -76,14 +76,14 @@ def run(args: argparse.Namespace, redis_server: RedisServer) -> None:
     from harness.webhook_client import deliver_to
     from webhooks.models import Account
 
-    client = Client()
+    app = get_internal_wsgi_application()  # what gunicorn serves
     with FakeGitHub(rate_limit=1_000_000) as github, FakeKubernetes() as kube:
         settings.GITHUB_APP_ID = str(github.app_id)
         settings.GITHUB_APP_PRIVATE_KEY = github.private_key_pem
         settings.GITHUB_API_URL = github.url
         settings.RUNNER_NAMESPACE = NAMESPACE
         settings.ORPHAN_SWEEP_SECONDS = 10**9
-        world = World(kube, github, lambda payload: deliver_to(client, payload).status_code)
+        world = World(kube, github, lambda payload: deliver_to(app, payload).status_code)
         scheduler = Scheduler(GitHubRunners(), Cluster(kube.api_client()), replica="bench")
         assert scheduler.lead()
 

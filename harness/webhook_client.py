@@ -4,11 +4,17 @@ import json
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from django.test import Client
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.http.request import HttpHeaders
+from django.utils.datastructures import CaseInsensitiveMapping
 
 from webhooks.signatures import sign
 
@@ -44,14 +50,51 @@ def json_delivery_headers(body: bytes, event: str = "workflow_job", secret: str 
     return {**github_headers(body, event, secret), "Content-Type": "application/json"}
 
 
-def deliver_to(
-    client: Client,
+@dataclass(frozen=True)
+class Answer:
+    """A WSGI application's answer, read as a Django test response is: status_code, content,
+    and headers by name in any case (`answer["Content-Type"]`)."""
+
+    status_code: int
+    headers: CaseInsensitiveMapping
+    content: bytes
+
+    def __getitem__(self, name: str) -> str:
+        return self.headers[name]
+
+
+@contextmanager
+def connections_kept() -> Iterator[None]:
+    """What Django's test client does around a request: the request signals are sent without
+    close_old_connections, which would close the connection of a test's transaction."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def post_to(app: Any, body: bytes, content_type: str, headers: dict[str, str]) -> Answer:
+    """POST `body` to `/` of the WSGI application `app`, as gunicorn calls it, within the
+    test's database transaction."""
+    with connections_kept():
+        status, answered, content = call_wsgi(
+            app, body=body, headers=headers, environ={"CONTENT_TYPE": content_type}
+        )
+    return Answer(int(status.split()[0]), CaseInsensitiveMapping(answered), content)
+
+
+def signed_delivery(
     payload: dict[str, Any] | bytes,
     event: str = "workflow_job",
     secret: str | None = TEST_SECRET,
     form: bool = False,
     headers: dict[str, str] | None = None,
-) -> Any:
+) -> tuple[bytes, str, dict[str, str]]:
+    """`payload` as GitHub sends it, JSON or form-encoded, signed with `secret` (unsigned when
+    None), `headers` added or replacing GitHub's: (body, content type, headers)."""
     body = body_of(payload)
     content_type = "application/json"
     if form:
@@ -59,7 +102,13 @@ def deliver_to(
         content_type = "application/x-www-form-urlencoded"
     sent = github_headers(body, event, secret)
     sent.update(headers or {})
-    return client.post("/", data=body, content_type=content_type, headers=sent)
+    return body, content_type, sent
+
+
+def deliver_to(app: Any, payload: dict[str, Any] | bytes, **how: Any) -> Answer:
+    """Deliver `payload` (signed as `signed_delivery` takes `how`) to the WSGI application
+    `app`: the one gunicorn serves, or Django's alone."""
+    return post_to(app, *signed_delivery(payload, **how))
 
 
 def post_delivery(
@@ -93,7 +142,7 @@ def call_wsgi(
         "CONTENT_TYPE": "application/json", "QUERY_STRING": "", **(environ or {}),
     }  # fmt: skip
     for name, value in (headers or {}).items():
-        env["HTTP_" + name.upper().replace("-", "_")] = value
+        env[HttpHeaders.to_wsgi_name(name)] = value  # Content-Type without HTTP_, as servers do
     seen: dict[str, Any] = {}
 
     def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:

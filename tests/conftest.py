@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
-from django.test import Client
+from django.core.servers.basehttp import get_internal_wsgi_application
 
 from harness.redis_server import RedisServer
 from harness.webhook_client import deliver_to
@@ -60,18 +60,37 @@ def redis_client(redis_server: RedisServer) -> redis.Redis:
     return redis_server.client()
 
 
-@pytest.fixture(autouse=True)
-def _clean_state(redis_server: RedisServer) -> Iterator[None]:
+def _start_afresh(redis_server: RedisServer) -> None:
     if redis_server.process is None or redis_server.process.poll() is not None:
         redis_server.start()  # a test stopped it
     redis_server.client().flushall()
     config.invalidate()
     proxy.breaker.reset()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(redis_server: RedisServer) -> Iterator[None]:
+    _start_afresh(redis_server)
     yield
     config.invalidate()
 
 
 @pytest.fixture
-def deliver(client: Client) -> Callable[..., Any]:
-    """POST a signed delivery to the webhook through Django's test client."""
-    return lambda *args, **kwargs: deliver_to(client, *args, **kwargs)
+def fresh_state(redis_server: RedisServer) -> Callable[[], None]:
+    """Within a test, go back to the state every test starts from: an empty Redis, no cached
+    mappings, staging's breaker closed."""
+    return lambda: _start_afresh(redis_server)
+
+
+@pytest.fixture(scope="session")
+def wsgi_application() -> Any:
+    """The WSGI application gunicorn serves (WSGI_APPLICATION): deliveries on the fast path,
+    everything else through Django. Loaded before any test changes the settings whose checks
+    stop its start-up."""
+    return get_internal_wsgi_application()
+
+
+@pytest.fixture
+def deliver(wsgi_application: Any) -> Callable[..., Any]:
+    """POST a signed delivery to the WSGI application gunicorn serves."""
+    return lambda *args, **kwargs: deliver_to(wsgi_application, *args, **kwargs)

@@ -1,9 +1,9 @@
 """Fixtures of the scheduler's tests: the fake GitHub and Kubernetes, a world that plays the
 runners' part, and schedulers wired to them exactly as production is (URLs and credentials)."""
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from django.test import Client
 
 from harness.fake_github import FakeGitHub
 from harness.fake_kubernetes import FakeKubernetes
@@ -55,8 +55,8 @@ def scheduler(make_scheduler) -> Scheduler:
 
 
 @pytest.fixture
-def world(fake_kube: FakeKubernetes, fake_github: FakeGitHub, client: Client, db) -> World:
-    return World(fake_kube, fake_github, lambda payload: deliver_to(client, payload).status_code)
+def world(fake_kube: FakeKubernetes, fake_github: FakeGitHub, wsgi_application: Any, db) -> World:
+    return World(fake_kube, fake_github, lambda payload: deliver_to(wsgi_application, payload).status_code)
 
 
 def age(worker_name: str) -> None:

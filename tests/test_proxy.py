@@ -16,7 +16,7 @@ import redis
 from harness.factories import AccountFactory, WorkflowJobPayloadFactory, same_job
 from harness.redis_server import free_port
 from harness.servers import BlackHole
-from harness.webhook_client import deliver_to, fixture_bytes, github_headers
+from harness.webhook_client import fixture_bytes, github_headers, post_to
 from webhooks import proxy, store
 from webhooks.models import Account
 
@@ -88,16 +88,16 @@ def prod_keys(redis_client: redis.Redis) -> list[str]:
 
 
 def test_a_staging_accounts_delivery_reaches_staging_byte_for_byte(
-    client: Any, staging: FakeStaging, redis_client: redis.Redis
+    wsgi_application: Any, staging: FakeStaging, redis_client: redis.Redis
 ) -> None:
     # Real GitHub bytes: their whitespace must survive, or staging's signature check fails.
     body = fixture_bytes("workflow_job.queued.payload.json")
     staging_account(github_id=json.loads(body)["repository"]["owner"]["id"])
 
     headers = github_headers(body)
-    response = client.post(
-        "/", data=body, content_type="application/json",
-        headers={**headers, "X-GitHub-Hook-ID": "42", "X-Hub-Signature": "sha1=legacy"},
+    response = post_to(
+        wsgi_application, body, "application/json",
+        {**headers, "X-GitHub-Hook-ID": "42", "X-Hub-Signature": "sha1=legacy"},
     )  # fmt: skip
 
     assert response.status_code == 200
@@ -382,10 +382,10 @@ def test_a_job_recorded_before_its_account_moved_to_staging_finishes_in_producti
 
 
 def test_a_status_staging_should_never_send_answers_502(
-    client: Any, staging: FakeStaging, redis_client: redis.Redis
+    deliver: Callable[..., Any], staging: FakeStaging, redis_client: redis.Redis
 ) -> None:
     staging.status = 999
-    response = deliver_to(client, payload_of(staging_account()))
+    response = deliver(payload_of(staging_account()))
     assert response.status_code == 502
     assert response.content == b"staging could not be reached, redeliver later"
 

@@ -1,11 +1,11 @@
 """Converging with GitHub when deliveries were lost: failed deliveries redelivered, jobs
 without news checked against GitHub's own record, all within a budget of the rate limit."""
 import pytest
-from django.test import Client
 
 from harness.runner_world import World
 from runners import store
 from tests.scheduler_support import settle
+from harness.webhook_client import post_to
 from webhooks.keys import Keys
 
 pytestmark = pytest.mark.django_db
@@ -13,12 +13,12 @@ KEYS = Keys("prod")
 
 
 @pytest.fixture
-def lossy(world: World, client: Client) -> World:
+def lossy(world: World, wsgi_application) -> World:
     """Deliveries leave through the fake GitHub's webhook, which can lose and redeliver them."""
 
     def post(body: bytes, headers: dict[str, str]) -> int:
         extra = {name: value for name, value in headers.items() if name != "Content-Type"}
-        return client.post("/", data=body, content_type="application/json", headers=extra).status_code
+        return post_to(wsgi_application, body, "application/json", extra).status_code
 
     world.through_github(post)
     return world

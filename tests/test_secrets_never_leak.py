@@ -14,11 +14,11 @@ from urllib.parse import urlencode
 
 import pytest
 import redis
-from django.test import Client
 
 from harness.factories import AccountFactory, WorkflowJobPayloadFactory, same_job
 from harness.redis_server import RedisServer, free_port
 from harness.servers import Gunicorn
+from harness.webhook_client import post_to
 from webhooks.signatures import sign
 
 OLD_SECRET = "old-webhook-secret-" + uuid.uuid4().hex
@@ -132,23 +132,22 @@ def configured(settings: Any) -> None:
 
 @pytest.mark.django_db
 def test_nothing_secret_reaches_a_log_line_or_an_answer(
-    client: Client, configured: None, caplog: pytest.LogCaptureFixture, redis_server: RedisServer
+    wsgi_application: Any,
+    configured: None,
+    caplog: pytest.LogCaptureFixture,
+    redis_server: RedisServer,
 ) -> None:
     AccountFactory(github_id=STAGING_OWNER, staging=True)
     caplog.set_level(logging.DEBUG)
     sent = deliveries()
     outputs = []
     for delivery in sent:
-        response = client.generic(
-            "POST", "/", delivery.body, content_type=delivery.content_type,
-            headers=delivery.headers,
-        )  # fmt: skip
+        response = post_to(wsgi_application, delivery.body, delivery.content_type, delivery.headers)
         outputs.append(response.content.decode(errors="replace"))
-        outputs.extend(f"{name}: {value}" for name, value in response.items())
+        outputs.extend(f"{name}: {value}" for name, value in response.headers.items())
     redis_server.stop()  # and once with Redis down: a 503 and an error logged
     down = signed("redis down", canary_payload())
-    response = client.generic("POST", "/", down.body, content_type=down.content_type,
-                              headers=down.headers)  # fmt: skip
+    response = post_to(wsgi_application, down.body, down.content_type, down.headers)
     assert response.status_code == 503
     outputs.append(response.content.decode())
     sent.append(down)

@@ -16,7 +16,8 @@ from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.core.handlers.wsgi import WSGIRequest
+from django.core.signals import got_request_exception, request_finished, request_started
 from django.http.request import split_domain_port, validate_host
 from gunicorn.http.errors import ParseException
 
@@ -54,20 +55,23 @@ class DeliveryFastPath:
             or (delivery_settings.current().ssl_redirect and not _is_secure(environ))
         ):
             return self.django(environ, start_response)
-        if not _host_allowed(environ):
-            # What Django answers too; a signed delivery to another host is not this one's.
-            return self._respond(environ, start_response, intake.refuse(Reason.BAD_HOST))
+        # Django's request signals, as its WSGIHandler sends them: their receivers close a
+        # database connection past CONN_MAX_AGE or broken (a reload of the mappings may have
+        # opened one) and let error trackers see a delivery's 500.
+        request_started.send(sender=self.__class__, environ=environ)
         try:
-            reply = intake.receive(environ, _bounded_reader(environ))
+            if not _host_allowed(environ):
+                # What Django answers too; a signed delivery to another host is not this one's.
+                reply = intake.refuse(Reason.BAD_HOST)
+            else:
+                reply = intake.receive(environ, _bounded_reader(environ))
         except Exception:
             log.exception(
                 "webhook.error delivery=%s", quoted(environ.get("HTTP_X_GITHUB_DELIVERY", "")[:100])
             )
+            # Inside the except block, as Django sends it: receivers read sys.exc_info().
+            got_request_exception.send(sender=None, request=WSGIRequest(environ))
             reply = Reply(500, b"internal error", intake.TEXT)
-        finally:
-            # What Django's request_finished does: a reload of the mappings may have opened
-            # a database connection, which must not outlive CONN_MAX_AGE or a failure.
-            close_old_connections()
         return self._respond(environ, start_response, reply)
 
     def _respond(
@@ -84,7 +88,18 @@ class DeliveryFastPath:
             *(self.hsts if _is_secure(environ) else ()),
         ]
         start_response(f"{reply.status} {phrase}", headers)
-        return [reply.body]
+        return _Body((reply.body,))
+
+
+class _Body(list[bytes]):
+    """A reply's body that ends the request when the server closes it, once the reply is sent
+    (PEP 3333), as a Django response does: request_finished's receivers then run after the
+    client has its answer, not before."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        request_finished.send(sender=DeliveryFastPath)
 
 
 def _is_secure(environ: dict[str, Any]) -> bool:
