@@ -8,16 +8,21 @@ round trip for ordinary deliveries.
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import DatabaseError
 from django.db.models import Q
 
 from webhooks import delivery_settings, store
-from webhooks.matching import Rule, compile_rules
+from webhooks.matching import Match, Rule, compile_rules, match
 from webhooks.models import Account, LabelMapping
 
 log = logging.getLogger(__name__)
+
+
+# Distinct (labels, account, repository) a snapshot remembers the match of; past this it
+# forgets them all, so that a flood of odd label sets costs matching, not memory.
+MATCHES_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,23 @@ class Snapshot:
     staging: frozenset[int]  # owner ids of the accounts flagged staging
     blocked: frozenset[int]  # owner ids of the blocked accounts
     loaded_at: float
+    _matches: dict[tuple[tuple[str, ...], int, str], Match | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def match(self, labels: tuple[str, ...], owner_id: int, repo_name: str) -> Match | None:
+        """matching.match over these rules, remembered: a deployment's jobs come with few label
+        sets from few repositories, and the rules of a snapshot never change."""
+        key = (labels, owner_id, repo_name)
+        try:
+            return self._matches[key]
+        except KeyError:
+            pass
+        found = match(self.rules, labels, owner_id, repo_name)
+        if len(self._matches) >= MATCHES_REMEMBERED:
+            self._matches.clear()
+        self._matches[key] = found
+        return found
 
 
 _lock = threading.Lock()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from webhooks import config, matching, proxy, store
+from webhooks import config, proxy, store
 from webhooks.events import (
     ACTION_STATUS,
     PayloadError,
@@ -129,7 +129,7 @@ def _record(delivery: Delivery, payload: Payload, snapshot: config.Snapshot) -> 
         # from the next delivery on; a job recorded before the block still moves forward.
         match, unmatched = None, Reason.BLOCKED_ACCOUNT
     else:
-        match = matching.match(snapshot.rules, event.labels, event.owner_id, event.repo_name)
+        match = snapshot.match(event.labels, event.owner_id, event.repo_name)
         unmatched = Reason.NO_LABEL_MATCH
     result = store.apply_job_event(event, match, snapshot.version, delivery, unmatched)
     _log(delivery, result)

@@ -136,7 +136,7 @@ def apply_job_event(
     written then) and StoreUnavailable when Redis fails or, with REDIS_MIN_REPLICAS_ACK, fewer
     replicas than that acknowledged the write in time.
     """
-    labels = json.dumps(list(event.labels))
+    labels = _labels_json(event.labels)
     now = _now()
     pool = match.pool if match else ""
     moved = Outcome.RECONCILED if reconciled else Outcome.UPDATED
@@ -164,6 +164,12 @@ def apply_job_event(
     outcome, reason, previous, pool = words
     status = previous if outcome in (Outcome.DUPLICATE, Outcome.IGNORED) else event.status
     return Result(Outcome(outcome), Reason(reason), status, previous, pool, event.job_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def _labels_json(labels: tuple[str, ...]) -> str:
+    """A job's labels as its hash and the events stream hold them; jobs share few label sets."""
+    return json.dumps(list(labels))
 
 
 def _new_job_fields(event: WorkflowJobEvent, match: Match, labels: str, now: str) -> list[str | int]:

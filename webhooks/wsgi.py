@@ -77,10 +77,7 @@ class DeliveryFastPath:
     def _respond(
         self, environ: dict[str, Any], start_response: Callable[..., Any], reply: Reply
     ) -> Iterable[bytes]:
-        try:
-            phrase = HTTPStatus(reply.status).phrase
-        except ValueError:
-            phrase = "Unknown"
+        phrase = _PHRASES.get(reply.status, "Unknown")
         headers = [
             ("Content-Type", reply.content_type),
             ("Content-Length", str(len(reply.body))),
@@ -89,6 +86,9 @@ class DeliveryFastPath:
         ]
         start_response(f"{reply.status} {phrase}", headers)
         return _Body((reply.body,))
+
+
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 
 
 class _Body(list[bytes]):
