@@ -189,6 +189,10 @@ REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD")
 REDIS_MIN_REPLICAS_ACK = env_int("REDIS_MIN_REPLICAS_ACK", 1 if REDIS_SENTINELS else 0)
 # Under the socket timeout (check runnerhub.E008): WAIT must answer before the socket gives up.
 REDIS_REPLICA_ACK_TIMEOUT_MS = env_int("REDIS_REPLICA_ACK_TIMEOUT_MS", 1000, minimum=1)
+# django-redis keeps its connections across requests unless this says otherwise; spelled out,
+# because Django closes the caches at the end of every request (deliveries included) and an
+# absent setting is looked for, and missed, each time.
+DJANGO_REDIS_CLOSE_CONNECTION = False
 CACHES = {
     "default": redis_cache(
         REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD
