@@ -1,4 +1,5 @@
-"""The only module that talks to Redis.
+"""RunnerHub's writes to Redis, and the client every module talks to Redis through (the report
+pages' reads are in webhooks/reads.py, the scheduler's in runners/store.py).
 
 Every delivery is applied in one Lua script: one round trip, atomic, so a reader never sees a
 job hash without its pool membership, and a crash between two writes cannot happen.
