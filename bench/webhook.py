@@ -13,6 +13,10 @@ Besides throughput and latency it reports Redis's own time per delivery (INFO co
 the CPU the gunicorn workers spent per delivery (user and system, from /proc):
     python -m bench.webhook --compare [--workers 2] [--rounds 3] [--client wrk|python]
 
+What a change costs: the same, with another checkout's RunnerHub (a git worktree of another
+commit) in the limit's place, under its own keys:
+    git worktree add ../before HEAD~1 && python -m bench.webhook --compare --against ../before
+
 Where the time goes, without HTTP: the WSGI application gunicorn serves (WSGI_APPLICATION)
 and the limit app, called directly in this process, one thread, the same Redis: Python CPU per
 delivery, Redis's time per delivery, and Redis memory per retained completed job (its hash,
@@ -285,12 +289,21 @@ def compare(args: argparse.Namespace) -> None:
         store.url, args.workers, worker_class="sync",
         env={"GITHUB_WEBHOOK_SECRET": secret, "RUNNERHUB_ENV": "prod", "LOG_LEVEL": "INFO"},
     )  # fmt: skip
-    limit = Gunicorn(
-        store.url, args.workers,
-        env={"SECRET": secret, "ENVP": "staging"}, worker_class="sync",
-        app="bench.limit_app:app",
-    )  # fmt: skip
-    targets = {"runnerhub": (runnerhub, "prod"), "limit": (limit, "staging")}
+    if args.against:
+        # Another checkout's RunnerHub in the limit's place, under its own keys: what a change
+        # costs, side by side.
+        limit = Gunicorn(
+            store.url, args.workers, worker_class="sync", root=Path(args.against).resolve(),
+            env={"GITHUB_WEBHOOK_SECRET": secret, "RUNNERHUB_ENV": "staging", "LOG_LEVEL": "INFO"},
+        )  # fmt: skip
+    else:
+        limit = Gunicorn(
+            store.url, args.workers,
+            env={"SECRET": secret, "ENVP": "staging"}, worker_class="sync",
+            app="bench.limit_app:app",
+        )  # fmt: skip
+    second = "against" if args.against else "limit"
+    targets = {"runnerhub": (runnerhub, "prod"), second: (limit, "staging")}
     results: dict[str, list[Figures]] = {name: [] for name in targets}
     script: dict[str, list[tuple[int, int]]] = {name: [] for name in targets}
     cpu: dict[str, list[float]] = {name: [] for name in targets}
@@ -333,10 +346,10 @@ def compare(args: argparse.Namespace) -> None:
         usec = sum(u for _, u in script[name])
         worker = sum(cpu[name]) / figures.requests * 1e6
         print(figures.line(name) + f" {usec / max(calls, 1):>9.1f} {worker:>14.0f}")
-    rh, lim = merged["runnerhub"], merged["limit"]
-    print(f"ratio runnerhub/limit: throughput {rh.rate / lim.rate:.2f}, "
+    rh, lim = merged["runnerhub"], merged[second]
+    print(f"ratio runnerhub/{second}: throughput {rh.rate / lim.rate:.2f}, "
           f"p99 {rh.percentile(0.99) / lim.percentile(0.99):.2f}")
-    per_round = [a.rate / b.rate for a, b in zip(results["runnerhub"], results["limit"])]
+    per_round = [a.rate / b.rate for a, b in zip(results["runnerhub"], results[second])]
     print("throughput ratio per round: " + ", ".join(f"{r:.2f}" for r in per_round))
 
 
@@ -541,6 +554,9 @@ def main() -> None:
                              "must not run out of them within --seconds)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--compare", action="store_true", help="RunnerHub against the limit app")
+    parser.add_argument("--against", metavar="CHECKOUT",
+                        help="with --compare: against the RunnerHub of another checkout (a git "
+                             "worktree of another commit) in the limit's place")
     parser.add_argument("--client", choices=["wrk", "python"], default="wrk",
                         help="with --compare: the HTTP client (default wrk)")
     parser.add_argument("--seconds", type=int, default=3,

@@ -37,7 +37,9 @@ class Gunicorn:
         env: dict[str, str] | None = None,
         app: str = "runnerhub.wsgi",
         worker_class: str | None = None,
+        root: Path = ROOT,
     ) -> None:
+        self.root = root  # the checkout it serves: this one, or another to compare with
         self.port = free_port()
         self.workers = workers
         self.app = app
@@ -82,7 +84,7 @@ class Gunicorn:
 
     def manage(self, *args: str) -> None:
         subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
+            [sys.executable, "manage.py", *args], cwd=self.root, env=self.env, check=True,
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
 
@@ -90,7 +92,7 @@ class Gunicorn:
         """Run Python in `manage.py shell` against this server's database; its stdout."""
         done = subprocess.run(
             [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
-            cwd=ROOT, env=self.env, check=True, capture_output=True, text=True,
+            cwd=self.root, env=self.env, check=True, capture_output=True, text=True,
         )  # fmt: skip
         return done.stdout.strip()
 
@@ -98,7 +100,7 @@ class Gunicorn:
         subprocess.run(
             [sys.executable, "manage.py", "createsuperuser", "--noinput",
              "--username", username, "--email", f"{username}@example.com"],
-            cwd=ROOT, env={**self.env, "DJANGO_SUPERUSER_PASSWORD": password}, check=True,
+            cwd=self.root, env={**self.env, "DJANGO_SUPERUSER_PASSWORD": password}, check=True,
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
 
@@ -133,15 +135,15 @@ class Gunicorn:
             self.manage("migrate", "--noinput", "-v0")
             self.manage("collectstatic", "--noinput", "-v0")
         gunicorn = Path(sys.executable).with_name("gunicorn")
-        command = [str(gunicorn), self.app, "-c", str(ROOT / "gunicorn.conf.py"),
-                   "-w", str(self.workers), "--chdir", str(ROOT)]  # fmt: skip
+        command = [str(gunicorn), self.app, "-c", str(self.root / "gunicorn.conf.py"),
+                   "-w", str(self.workers), "--chdir", str(self.root)]  # fmt: skip
         if self.worker_class is not None:
             command += ["--worker-class", self.worker_class]
             if self.worker_class == "sync":
                 command += ["--threads", "1"]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=log
+                command, cwd=self.root, env=self.env, stdout=log, stderr=log
             )
         self.wait_until_up()
         return self
