@@ -137,9 +137,8 @@ def _is_unicode(document: object) -> bool:
 # The fields of a `workflow_job` payload that RunnerHub reads, as msgspec decodes them in one C
 # pass that skips every other field: the same types and bounds as parse_workflow_job checks.
 _Id = Annotated[int, msgspec.Meta(gt=0, le=MAX_ID)]
-_Labels = Annotated[
-    list[Annotated[str, msgspec.Meta(max_length=MAX_LABEL_LENGTH)]], msgspec.Meta(max_length=MAX_LABELS)
-]
+_Label = Annotated[str, msgspec.Meta(max_length=MAX_LABEL_LENGTH)]
+_Labels = Annotated[list[_Label], msgspec.Meta(max_length=MAX_LABELS)]
 
 
 class _Owner(msgspec.Struct):

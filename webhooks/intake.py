@@ -76,9 +76,8 @@ def receive(environ: Mapping[str, Any], read: Callable[[int], bytes]) -> Reply:
         try:
             payload = decode_body(body, content_type)
         except PayloadError as exc:
-            return _reply(
-                lifecycle.reject(Delivery(delivery_id, event_name), Reason.BAD_PAYLOAD, f"bad payload: {exc}")
-            )
+            refused = Delivery(delivery_id, event_name)
+            return _reply(lifecycle.reject(refused, Reason.BAD_PAYLOAD, f"bad payload: {exc}"))
         delivery = Delivery(delivery_id, event_name, str(payload.get("action") or "")[:64])
     try:
         decision = lifecycle.handle_delivery(delivery, payload, proxy.hopped(environ))
@@ -98,7 +97,8 @@ def refuse(reason: Reason) -> Reply:
 
 
 def _refused(delivery_id: str, event_name: str, reason: Reason) -> Reply:
-    return _reply(lifecycle.reject(Delivery(delivery_id, event_name), reason, REFUSAL_WORDS[reason]))
+    delivery = Delivery(delivery_id, event_name)
+    return _reply(lifecycle.reject(delivery, reason, REFUSAL_WORDS[reason]))
 
 
 def _reply(result: Result) -> Reply:

@@ -8,6 +8,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,8 +104,8 @@ def _workflow_job(delivery: Delivery, payload: Payload, hopped: bool) -> Result 
             if proxy.should_forward(snapshot, owner_id, hopped) and not store.knows_job(
                 snapshot.version, job_id
             ):
-                if delivery.job_id != job_id:
-                    delivery = Delivery(delivery.delivery_id, delivery.event, delivery.action, job_id)
+                if delivery.job_id != job_id:  # a payload the typed decode left to the general way
+                    delivery = dataclasses.replace(delivery, job_id=job_id)
                 return Forward(delivery)
             return _record(delivery, payload, snapshot)
         except store.StaleConfig:
