@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.test.signals import setting_changed
+from django.core.signals import setting_changed
 
 from webhooks.keys import Keys
 
