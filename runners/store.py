@@ -5,9 +5,7 @@ first compares the lease with the caller's: a leader that lost its lease (paused
 off from Redis) cannot change anything, however late its calls arrive.
 """
 import json
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
 from pathlib import Path
 
 import redis
@@ -16,7 +14,8 @@ from redis.commands.core import Script
 
 from runners.decision import SUPPLY_STATES, Job, State, Worker, label_key, label_set
 from webhooks.keys import split_pool_member
-from webhooks.store import StoreUnavailable, unavailable_on_error, client, keys
+from webhooks import store as webhook_store
+from webhooks.store import StoreUnavailable, client, keys, registered, unavailable_on_error
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 JOB_FIELDS = (
@@ -34,13 +33,8 @@ class Fenced(Exception):
     """This replica's lease is gone: another replica leads now. Stop acting at once."""
 
 
-@cache
 def _script(name: str) -> Script:
-    return client().register_script((SCRIPTS / f"{name}.lua").read_text())
-
-
-def _now() -> str:
-    return f"{time.time():.3f}"
+    return registered(SCRIPTS / f"{name}.lua")
 
 
 # --- the lease --------------------------------------------------------------------------------
@@ -198,7 +192,7 @@ def reserve(
     Raises Fenced when the lease is no longer `holder`'s.
     """
     k = keys()
-    now = _now()
+    now = webhook_store.now()
     fields = {
         "state": State.RESERVED,
         "owner_id": job.owner_id,
@@ -249,7 +243,7 @@ def advance(holder: str, worker: Worker, fields: Mapping[str, object], started: 
     Returns False when the worker is gone or finished. Raises Fenced.
     """
     k = keys()
-    now = _now()
+    now = webhook_store.now()
     values = {**fields, "updated_at": now}
     if "state" in fields:
         values[f"{fields['state']}_at"] = now
@@ -269,7 +263,7 @@ def finish(holder: str, worker: Worker, fields: Mapping[str, object]) -> bool:
     """Take a worker out of every live set and let its record expire with the history.
     Returns False when it was gone already. Raises Fenced."""
     k = keys()
-    values = {**fields, "finished_at": _now(), "updated_at": _now()}
+    values = {**fields, "finished_at": webhook_store.now(), "updated_at": webhook_store.now()}
     with unavailable_on_error():
         outcome = _script("finish")(
             keys=[
@@ -364,7 +358,7 @@ def cache_value(key: str, value: str, seconds: int) -> None:
 
 def record_pass(holder: str, seconds: float, fields: Mapping[str, object] = ()) -> None:
     """The leader finished a pass: /health and /metrics read when, who and how long."""
-    values = {"last_pass_at": _now(), "leader": holder, "pass_seconds": f"{seconds:.3f}"}
+    values = {"last_pass_at": webhook_store.now(), "leader": holder, "pass_seconds": f"{seconds:.3f}"}
     with unavailable_on_error():
         client().hset(keys().scheduler_state, mapping={**values, **dict(fields)})
 
@@ -413,7 +407,7 @@ def spend(installation: str, window: int) -> None:
 def mark_checked(job_id: str) -> None:
     """GitHub agreed with RunnerHub about this job: no need to ask again for a while."""
     with unavailable_on_error():
-        _script("checked")(keys=[keys().job(job_id)], args=[_now()], client=client())
+        _script("checked")(keys=[keys().job(job_id)], args=[webhook_store.now()], client=client())
 
 
 def read_redelivered() -> dict[str, dict[str, int]]:

@@ -124,7 +124,7 @@ def _record(delivery: Delivery, payload: Payload, snapshot: config.Snapshot) -> 
         if action not in ACTION_STATUS:
             return _conclude(delivery, Result(Outcome.IGNORED, Reason.ACTION))
         event = parse_workflow_job(payload)
-        delivery = Delivery(delivery.delivery_id, delivery.event, action, event.job_id)
+        delivery = dataclasses.replace(delivery, job_id=event.job_id)
     if event.owner_id in snapshot.blocked:
         # Decided in the script with the version check, so a block lifted in the admin holds
         # from the next delivery on; a job recorded before the block still moves forward.

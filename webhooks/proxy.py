@@ -58,7 +58,7 @@ def forwarded_headers(environ: Mapping[str, Any]) -> dict[str, str]:
         for name, value in HttpHeaders(environ).items()
         if name.lower() in FORWARDED_NAMES or name.lower().startswith(FORWARDED_PREFIXES)
     }
-    headers[HOP_HEADER] = settings.RUNNERHUB_ENV
+    headers[HOP_HEADER] = delivery_settings.current().env
     return headers
 
 
@@ -69,13 +69,10 @@ def should_forward(snapshot: Snapshot, owner_id: int | None, hopped: bool = Fals
     in `snapshot`, and never a delivery that was forwarded already (`hopped`). A blocked
     account is not forwarded: blocking wins.
     """
-    return (
-        owner_id in snapshot.staging
-        and owner_id not in snapshot.blocked
-        and not hopped
-        and delivery_settings.current().env == "prod"
-        and bool(delivery_settings.current().staging_url)
-    )
+    if owner_id not in snapshot.staging or owner_id in snapshot.blocked or hopped:
+        return False
+    current = delivery_settings.current()
+    return current.env == "prod" and bool(current.staging_url)
 
 
 class _Breaker:

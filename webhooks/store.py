@@ -19,7 +19,6 @@ from pathlib import Path
 
 import hiredis
 import redis
-from django.conf import settings
 from django_redis import get_redis_connection
 from redis.commands.core import Script
 
@@ -72,12 +71,14 @@ def client() -> redis.Redis:
 
 
 @functools.cache
-def _script(source: str) -> Script:
-    """Registered once per process; called with each thread's own client."""
-    return client().register_script(source)
+def registered(path: Path) -> Script:
+    """A Lua script file, read and registered once per process; call it with `client=`, each
+    thread's own client."""
+    return client().register_script(path.read_text())
 
 
-def _now() -> str:
+def now() -> str:
+    """The time as RunnerHub's records hold it: Unix seconds to the millisecond."""
     return f"{time.time():.3f}"
 
 
@@ -138,12 +139,12 @@ def apply_job_event(
     replicas than that acknowledged the write in time.
     """
     labels = _labels_json(event.labels)
-    now = _now()
+    at = now()
     pool = match.pool if match else ""
     moved = Outcome.RECONCILED if reconciled else Outcome.UPDATED
     unrecorded = Reason.NONE if match else unmatched
     per_delivery = [
-        version, event.status, now, delivery.delivery_id, event.action, event.job_id,
+        version, event.status, at, delivery.delivery_id, event.action, event.job_id,
         unrecorded, counter_name(Outcome.IGNORED, unrecorded), event.entity_id, pool,
         pool_member(event.entity_id, pool), match.image if match else "", labels,
         event.runner_name, event.conclusion, moved, counter_name(moved),
@@ -152,12 +153,12 @@ def apply_job_event(
     # A job's first news is nearly always its queued delivery: the later ones leave out the
     # new job's fields (half the script's arguments) and send them only when asked.
     if match is not None and event.status == Status.PENDING:
-        per_delivery += _new_job_fields(event, match, labels, now)
+        per_delivery += _new_job_fields(event, match, labels, at)
     job_key = keys().job(event.job_id)
     with unavailable_on_error():
         reply = _replicated(_job_event_command(), job_key, per_delivery)
         if reply == [b"unknown"]:
-            per_delivery += _new_job_fields(event, match, labels, now)
+            per_delivery += _new_job_fields(event, match, labels, at)
             reply = _replicated(_job_event_command(), job_key, per_delivery)
     words = [part.decode() for part in reply]
     if words[0] == "stale":
@@ -173,14 +174,14 @@ def _labels_json(labels: tuple[str, ...]) -> str:
     return json.dumps(list(labels))
 
 
-def _new_job_fields(event: WorkflowJobEvent, match: Match, labels: str, now: str) -> list[str | int]:
+def _new_job_fields(event: WorkflowJobEvent, match: Match, labels: str, at: str) -> list[str | int]:
     """A new job's whole hash as field/value pairs."""
     completed = event.status == Status.COMPLETED
     return [
         "status", event.status,
-        "created_at", now,
-        "started_at", now if event.status == Status.RUNNING else "",
-        "completed_at", now if completed else "",
+        "created_at", at,
+        "started_at", at if event.status == Status.RUNNING else "",
+        "completed_at", at if completed else "",
         "conclusion", event.conclusion if completed else "",
         "runner_name", event.runner_name,
         "job_id", event.job_id,
@@ -352,38 +353,6 @@ def _send(conn: redis.connection.AbstractConnection, packed: bytes) -> list[byte
     return conn.read_response()
 
 
-# KEYS: 1 a pool's jobs set, 2 its workers set, 3 the pools set.
-# ARGV: 1 job key pattern, 2 the pool's member of the pools set.
-PRUNE_POOL = """
-local removed = 0
-for _, job_id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local status = redis.call('HGET', string.format(ARGV[1], job_id), 'status')
-  if not status or status == 'completed' then
-    redis.call('SREM', KEYS[1], job_id)
-    removed = removed + 1
-  end
-end
--- An idle pool leaves the pools set; a pool with workers is not idle, whatever its demand.
--- A delivery that brings a new job adds the pool back in its own script.
-local dropped = 0
-if redis.call('SCARD', KEYS[1]) == 0 and redis.call('SCARD', KEYS[2]) == 0 then
-  dropped = redis.call('SREM', KEYS[3], ARGV[2])
-end
-return {removed, dropped}
-"""
-
-# KEYS: 1 the history index. ARGV: 1 job key pattern, 2 first rank, 3 how many.
-PRUNE_HISTORY = """
-local ids = redis.call('ZRANGE', KEYS[1], ARGV[2], tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1)
-local removed = 0
-for _, job_id in ipairs(ids) do
-  if redis.call('EXISTS', string.format(ARGV[1], job_id)) == 0 then
-    redis.call('ZREM', KEYS[1], job_id)
-    removed = removed + 1
-  end
-end
-return {#ids, removed}
-"""
 PRUNE_HISTORY_CHUNK = 1000
 
 
@@ -409,7 +378,7 @@ def prune_demand() -> Pruned:
         connection = client()
         for member in sorted(m.decode() for m in connection.smembers(k.pools)):
             entity_id, pool = split_pool_member(member)
-            count, gone = _script(PRUNE_POOL)(
+            count, gone = registered(SCRIPTS / "prune_pool.lua")(
                 keys=[k.pool_jobs(entity_id, pool), k.pool_workers(entity_id, pool), k.pools],
                 args=[k.pattern(k.job), member],
                 client=connection,
@@ -420,7 +389,7 @@ def prune_demand() -> Pruned:
                 dropped.append(member)
         rank = 0
         while True:
-            read, gone = _script(PRUNE_HISTORY)(
+            read, gone = registered(SCRIPTS / "prune_history.lua")(
                 keys=[k.history], args=[k.pattern(k.job), rank, PRUNE_HISTORY_CHUNK],
                 client=connection,
             )  # fmt: skip
@@ -434,20 +403,15 @@ def prune_demand() -> Pruned:
 def record_delivery(delivery: Delivery, result: Result, http_status: int) -> None:
     """Log a delivery that recorded no job (ignored, rejected once verified, forwarded) and
     count it."""
-    k = keys()
-    entry = {
-        "delivery": delivery.delivery_id,
-        "event": delivery.event,
-        "action": delivery.action,
-        "job_id": "" if delivery.job_id is None else delivery.job_id,
-        "outcome": result.outcome,
-        "reason": result.reason,
-        "http_status": http_status,
-        "at": _now(),
-    }
+    current = delivery_settings.current()
+    k = current.keys
+    job_id = "" if delivery.job_id is None else delivery.job_id
+    values = (delivery.delivery_id, delivery.event, delivery.action, job_id, result.outcome,
+              result.reason, http_status, now())  # fmt: skip
+    entry = dict(zip(DELIVERY_LOG_FIELDS, values, strict=True))
     with unavailable_on_error():
         pipe = client().pipeline(transaction=True)
-        pipe.xadd(k.deliveries, entry, maxlen=settings.DELIVERY_LOG_LENGTH, approximate=True)
+        pipe.xadd(k.deliveries, entry, maxlen=current.delivery_log_length, approximate=True)
         pipe.hincrby(k.stats, result.counter, 1)
         pipe.execute()
 
