@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 import redis
 
 from harness.webhook_client import FIXTURES, json_delivery_headers
+from webhooks.keys import Keys
 
 BENCH = Path(__file__).resolve().parent
 TEMPLATE = FIXTURES / "workflow_job.queued.payload.json"
@@ -127,15 +128,7 @@ def send(base_url: str, batch: list[Delivery], concurrency: int) -> Figures:
     """
     url = urlsplit(base_url)
     address = (url.hostname, url.port)
-    host = f"{url.hostname}:{url.port}"
-
-    def wire(delivery: Delivery) -> bytes:
-        head = f"POST / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
-        head += f"Content-Length: {len(delivery.body)}\r\n"
-        head += "".join(f"{name}: {value}\r\n" for name, value in delivery.headers.items())
-        return head.encode() + b"\r\n" + delivery.body
-
-    requests = [wire(delivery) for delivery in batch]
+    requests = [wire(base_url, delivery) for delivery in batch]
 
     def one(request: bytes) -> tuple[float, bool]:
         started = time.perf_counter()
@@ -218,11 +211,11 @@ def verify(redis_url: str, env: str, sent: list[Delivery]) -> list[str]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     pipe = client.pipeline(transaction=False)
     for delivery in sent:
-        pipe.hget(f"{env}:job:{delivery.job_id}", "status")
+        pipe.hget(Keys(env).job(delivery.job_id), "status")
     statuses = pipe.execute()
     problems = [f"job {d.job_id} is {s}" for d, s in zip(sent, statuses, strict=True) if s != "completed"]
     for owner_id in sorted({d.owner_id for d in sent}):
-        left = client.scard(f"{env}:pool:{owner_id}:{POOL}:jobs")
+        left = client.scard(Keys(env).pool_jobs(owner_id, POOL))
         if left:
             problems.append(f"pool {owner_id}:{POOL} still holds {left} jobs")
     return problems
@@ -452,11 +445,12 @@ def _memory(app: object, client: redis.Redis, secret: str, jobs: int) -> None:
     batch = deliveries(10_000_000, jobs, "queued", secret) + deliveries(10_000_000, jobs, "completed", secret)
     _call_all(app, batch)
     after = client.info("memory")["used_memory"]
+    k = Keys("prod")
     parts = {
-        "job hash": client.memory_usage("prod:job:10000000") or 0,
-        "events stream": (client.memory_usage("prod:events", samples=0) or 0) / jobs,
-        "delivery log": (client.memory_usage("prod:deliveries", samples=0) or 0) / jobs,
-        "history": (client.memory_usage("prod:history", samples=0) or 0) / jobs,
+        "job hash": client.memory_usage(k.job(10_000_000)) or 0,
+        "events stream": (client.memory_usage(k.events, samples=0) or 0) / jobs,
+        "delivery log": (client.memory_usage(k.deliveries, samples=0) or 0) / jobs,
+        "history": (client.memory_usage(k.history, samples=0) or 0) / jobs,
     }
     print(f"redis memory per retained completed job ({jobs} jobs, 2 deliveries each): "
           f"{(after - before) / jobs:.0f} bytes; of which "

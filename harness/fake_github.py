@@ -380,13 +380,6 @@ class FakeGitHub:
             bucket.remaining = remaining
             bucket.reset = int(time.time()) + reset_in
 
-    def set_app_rate_limit(self, remaining: int, reset_in: int = 3600) -> None:
-        """Set the app's (JWT) remaining core requests."""
-        with self._lock:
-            bucket = self._bucket("app")
-            bucket.remaining = remaining
-            bucket.reset = int(time.time()) + reset_in
-
     def expire_tokens(self) -> None:
         """Make every installation token issued so far expire now (as after `token_ttl`)."""
         with self._lock:

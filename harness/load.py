@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 import redis
 
 from harness.webhook_client import json_delivery_headers
+from webhooks.keys import Keys, pool_member
 
 POOL = "scw-em-rv1"
 _ids = itertools.count(int(time.time() * 1000) % 10**9 * 100)  # fresh job ids each run
@@ -43,6 +44,7 @@ def fill_history(client: redis.Redis, jobs: int, pending_every: int = 100, days:
     """`jobs` jobs written straight into Redis as the delivery script leaves them, spread over
     the last `days` days: all completed but one in `pending_every`, which is pending."""
     now = time.time()
+    k = Keys(env)
     pipe = client.pipeline(transaction=False)
     for n in range(jobs):
         job_id = first_id + n
@@ -62,11 +64,11 @@ def fill_history(client: redis.Redis, jobs: int, pending_every: int = 100, days:
             "completed_at": "" if pending else f"{created + 300:.3f}",
             "conclusion": "" if pending else "success", "runner_name": "",
         }  # fmt: skip
-        pipe.hset(f"{env}:job:{job_id}", mapping=fields)
-        pipe.zadd(f"{env}:history", {job_id: created})
+        pipe.hset(k.job(job_id), mapping=fields)
+        pipe.zadd(k.history, {job_id: created})
         if pending:
-            pipe.sadd(f"{env}:pool:{owner}:{POOL}:jobs", job_id)
-            pipe.sadd(f"{env}:pools", f"{owner}:{POOL}")
+            pipe.sadd(k.pool_jobs(owner, POOL), job_id)
+            pipe.sadd(k.pools, pool_member(owner, POOL))
         if n % 2000 == 1999:
             pipe.execute()
     pipe.execute()

@@ -39,7 +39,6 @@ class State(enum.StrEnum):
     FINISHED = "finished"
 
 
-LIVE_STATES = frozenset(State) - {State.FINISHED}
 # Workers that will take a job of their label set: those not yet running one.
 SUPPLY_STATES = frozenset({State.RESERVED, State.REGISTERED, State.LAUNCHED, State.RUNNING})
 
@@ -144,10 +143,6 @@ class Stop:
 @dataclass(frozen=True)
 class Start:
     job: Job  # the oldest job of its group that no runner covers
-
-    @property
-    def group(self) -> Group:
-        return self.job.group
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from runners import store
 from runners.decision import Job
 from runners.github import GitHubError, GitHubRunners, HookDelivery, RateLimited
 from webhooks import lifecycle
+from webhooks.events import Status
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ GITHUB_STATUS = {
     "queued": "pending", "waiting": "pending", "pending": "pending", "requested": "pending",
     "in_progress": "running", "completed": "completed",
 }  # fmt: skip
-RANK = {"pending": 1, "running": 2, "completed": 3}
+# A status's place in the order a job only moves forward in.
+RANK = {status: place for place, status in enumerate(Status, 1)}
 
 
 class Budget:

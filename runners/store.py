@@ -120,20 +120,15 @@ def _job(job_id: str, fields: Mapping[str, str]) -> Job:
 
 def read_workers(names: Iterable[str] | None = None) -> list[Worker]:
     """The live workers (or the named ones), in one pipelined round trip after the live set."""
-    k = keys()
-    with unavailable_on_error():
-        if names is None:
-            names = [name.decode() for name in client().smembers(k.workers)]
-        names = sorted(names)
-        pipe = client().pipeline(transaction=False)
-        for name in names:
-            pipe.hgetall(k.worker(name))
-        replies = pipe.execute()
-    workers = []
-    for name, reply in zip(names, replies):
-        if reply:
-            workers.append(_worker(name, {f.decode(): v.decode() for f, v in reply.items()}))
-    return workers
+    if names is None:
+        with unavailable_on_error():
+            names = [name.decode() for name in client().smembers(keys().workers)]
+    names = sorted(names)
+    return [
+        _worker(name, fields)
+        for name, fields in zip(names, read_worker_hashes(names), strict=True)
+        if fields
+    ]
 
 
 def read_worker_hashes(names: Sequence[str]) -> list[dict[str, str]]:

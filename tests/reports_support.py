@@ -18,7 +18,7 @@ class Clock:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.now = time.time()
-        monkeypatch.setattr(store, "_now", lambda: f"{self.now:.3f}")
+        monkeypatch.setattr(store, "now", lambda: f"{self.now:.3f}")
 
 
 def run_job(

@@ -106,9 +106,9 @@ class LabelMappingAdmin(admin.ModelAdmin):
             found |= queryset.filter(owner_id__in=logins.values("github_id"))
         return found, duplicates
 
-    @admin.display(description="scope", ordering="owner_id")
+    @admin.display(description="scope", ordering="scope")
     def scope_text(self, mapping: LabelMapping) -> str:
-        scope = Scope.of(mapping.owner_id, mapping.repo_glob)
+        scope = Scope(mapping.scope)  # with_scope(), in get_queryset
         owner = getattr(mapping, "owner_login", None) or str(mapping.owner_id)
         match scope:
             case Scope.REPOSITORY:
