@@ -40,7 +40,7 @@ def redis_cache(
     `service` as the sentinels name it (`url` is then unused), every read and write on it.
 
     Entries of `sentinels` that are not `host:port` are left out here and reported by check
-    runnerhub.E006, which stops the server at start-up.
+    runnerhub.E009, which stops the server at start-up.
     """
     options: dict[str, Any] = {
         "SOCKET_CONNECT_TIMEOUT": SOCKET_CONNECT_TIMEOUT,

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+from webhooks.wsgi import WSGIApp, security_headers
 
 BUSY_BODY = b"busy: too many page requests at once, retry shortly\n"
 # Cheap, and what probes must reach even when the pages are busy.
@@ -30,6 +30,7 @@ class PageLimit:
         self.in_flight = 0
         static = "/" + settings.STATIC_URL.strip("/") + "/"
         self.exempt_prefixes = (static,)
+        self.headers = security_headers()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -43,8 +44,7 @@ class PageLimit:
                     ("Content-Length", str(len(BUSY_BODY))),
                     ("Retry-After", str(settings.PAGE_RETRY_AFTER_SECONDS)),
                     ("Cache-Control", "no-store"),
-                    ("X-Content-Type-Options", "nosniff"),
-                    ("X-Frame-Options", "DENY"),
+                    *self.headers,
                 ],
             )
             return [BUSY_BODY]

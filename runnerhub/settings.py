@@ -116,7 +116,7 @@ RECONCILE_INTERVAL_SECONDS = env_int("RECONCILE_INTERVAL_SECONDS", 60, minimum=5
 RECONCILE_BUDGET_PERCENT = env_int("RECONCILE_BUDGET_PERCENT", 10, minimum=1)
 # The leader asks GitHub to redeliver the App's failed deliveries of the last hours. Only the
 # deployment GitHub delivers to (production) does; staging's deliveries come through it.
-REDELIVER_FAILED = env_bool("REDELIVER_FAILED", env_str("RUNNERHUB_ENV", "prod") == "prod")
+REDELIVER_FAILED = env_bool("REDELIVER_FAILED", RUNNERHUB_ENV == "prod")
 REDELIVERY_INTERVAL_SECONDS = env_int("REDELIVERY_INTERVAL_SECONDS", 300, minimum=10)
 REDELIVERY_WINDOW_HOURS = env_int("REDELIVERY_WINDOW_HOURS", 6, minimum=1)
 REDELIVERY_MAX_PER_RUN = env_int("REDELIVERY_MAX_PER_RUN", 50, minimum=1)
@@ -187,7 +187,7 @@ REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD")
 # Replication is asynchronous: a failover loses what the old primary acknowledged and had not
 # yet sent on. A delivery is answered 2xx only once this many replicas hold it (WAIT), else 503.
 REDIS_MIN_REPLICAS_ACK = env_int("REDIS_MIN_REPLICAS_ACK", 1 if REDIS_SENTINELS else 0)
-# Under the socket timeout (check runnerhub.E008): WAIT must answer before the socket gives up.
+# Under the socket timeout (check runnerhub.E011): WAIT must answer before the socket gives up.
 REDIS_REPLICA_ACK_TIMEOUT_MS = env_int("REDIS_REPLICA_ACK_TIMEOUT_MS", 1000, minimum=1)
 # django-redis keeps its connections across requests unless this says otherwise; spelled out,
 # because Django closes the caches at the end of every request (deliveries included) and an

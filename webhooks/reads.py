@@ -50,15 +50,14 @@ def read_pools() -> list[PoolRead]:
         members = sorted(_text(member) for member in client().smembers(k.pools))
         if not members:
             return []
+        split = [split_pool_member(member) for member in members]
         pipe = client().pipeline(transaction=False)
-        for member in members:
-            entity_id, pool = split_pool_member(member)
+        for entity_id, pool in split:
             pipe.smembers(k.pool_jobs(entity_id, pool))
             pipe.smembers(k.pool_workers(entity_id, pool))
         replies = pipe.execute()
     pools = []
-    for index, member in enumerate(members):
-        entity_id, pool = split_pool_member(member)
+    for index, (entity_id, pool) in enumerate(split):
         job_ids, workers = replies[2 * index], replies[2 * index + 1]
         pools.append(
             PoolRead(
@@ -78,11 +77,8 @@ def read_history_ids(start: float, end: float, offset: int, count: int) -> list[
     """
     if count <= 0:
         return []
-    with unavailable_on_error():
-        ids = client().zrange(
-            keys().history, f"({end}", start, desc=True, byscore=True, offset=offset, num=count
-        )
-    return [_text(job_id) for job_id in ids]
+    [ids] = read_history_slices([(start, end, offset, count)])
+    return ids
 
 
 def read_history_slices(

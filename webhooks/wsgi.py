@@ -29,16 +29,21 @@ log = logging.getLogger(__name__)
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+def security_headers() -> list[tuple[str, str]]:
+    """The headers Django's SecurityMiddleware and XFrameOptionsMiddleware add to a response,
+    for the answers given in front of Django (HSTS aside: only over HTTPS)."""
+    return [
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", settings.X_FRAME_OPTIONS),
+        ("Referrer-Policy", settings.SECURE_REFERRER_POLICY or "same-origin"),
+        ("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY or "same-origin"),
+    ]
+
+
 class DeliveryFastPath:
     def __init__(self, django: WSGIApp) -> None:
         self.django = django
-        # The headers Django's SecurityMiddleware and XFrameOptionsMiddleware would add.
-        self.headers: list[tuple[str, str]] = [
-            ("X-Content-Type-Options", "nosniff"),
-            ("X-Frame-Options", "DENY"),
-            ("Referrer-Policy", settings.SECURE_REFERRER_POLICY or "same-origin"),
-            ("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY or "same-origin"),
-        ]
+        self.headers = security_headers()
         self.hsts: list[tuple[str, str]] = []
         if settings.SECURE_HSTS_SECONDS:
             hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
@@ -122,12 +127,13 @@ def _host_allowed(environ: dict[str, Any]) -> bool:
         port = str(environ.get("SERVER_PORT", ""))
         if port and port != ("443" if _is_secure(environ) else "80"):
             host = f"{host}:{port}"
-    return _valid_host(host, current.allowed_hosts)
+    return valid_host(host, current.allowed_hosts)
 
 
 @functools.lru_cache(maxsize=256)
-def _valid_host(host: str, allowed: tuple[str, ...]) -> bool:
-    """Remembered: a deployment is asked for the same few hosts, and each costs a parse."""
+def valid_host(host: str, allowed: tuple[str, ...]) -> bool:
+    """Whether `host` (a Host header: name and port) is one of `allowed`, as Django decides it;
+    remembered: a deployment is asked for the same few hosts, and each costs a parse."""
     domain, _ = split_domain_port(host)
     return bool(domain) and validate_host(domain, allowed)
 
