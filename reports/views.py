@@ -46,7 +46,7 @@ def report_page(view: Page) -> Page:
         if settings.REPORT_CACHE_SECONDS and not request.user.is_authenticated:
             wants_json = _wants_json(request, kwargs.get("as_json", False))
             key = (request.path, request.META.get("QUERY_STRING", ""), str(wants_json))
-            cached = cache.pages.get(key, settings.REPORT_CACHE_SECONDS)
+            cached = cache.get(key)
             if cached is not None:
                 return _from_cache(cached)
         try:
@@ -57,7 +57,7 @@ def report_page(view: Page) -> Page:
                 return JsonResponse({"error": "redis unavailable"}, status=503)
             return render(request, "reports/unavailable.html", status=503)
         if key is not None and response.status_code == 200:
-            cache.pages.put(key, _cached(response))
+            cache.put(key, _cached(response), settings.REPORT_CACHE_SECONDS)
         return response
 
     return page
@@ -65,10 +65,7 @@ def report_page(view: Page) -> Page:
 
 def _cached(response: HttpResponse) -> cache.CachedPage:
     headers = tuple((name, response[name]) for name in ("Link",) if response.has_header(name))
-    return cache.CachedPage(
-        response.status_code, response.content, response["Content-Type"], headers,
-        time.monotonic(),
-    )  # fmt: skip
+    return cache.CachedPage(response.status_code, response.content, response["Content-Type"], headers)
 
 
 def _from_cache(page: cache.CachedPage) -> HttpResponse:

@@ -196,7 +196,13 @@ DJANGO_REDIS_CLOSE_CONNECTION = False
 CACHES = {
     "default": redis_cache(
         REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD
-    )
+    ),
+    # The drawings of the report pages anonymous viewers share (reports/cache.py).
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "runnerhub-pages",
+        "OPTIONS": {"MAX_ENTRIES": 128},
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [

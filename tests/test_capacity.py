@@ -72,9 +72,9 @@ def test_past_the_page_limit_pages_get_503_and_deliveries_are_still_answered(
 @pytest.fixture
 def page_cache(settings: Any) -> Iterator[None]:
     settings.REPORT_CACHE_SECONDS = 60
-    cache.pages.clear()
+    cache.clear()
     yield
-    cache.pages.clear()
+    cache.clear()
 
 
 @pytest.mark.django_db
