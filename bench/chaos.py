@@ -34,10 +34,9 @@ from harness.redis_server import RedisServer  # noqa: E402
 from harness.runner_world import World  # noqa: E402
 from harness.servers import Gunicorn, SchedulerProcess  # noqa: E402
 from runners import store  # noqa: E402
-from webhooks.keys import Keys  # noqa: E402
+from webhooks import reads  # noqa: E402
 
 LABELS = [["ubuntu-24.04-riscv"], ["ubuntu-24.04-riscv-2xlarge"], ["ubuntu-24.04-riscv-rvv"]]
-KEYS = Keys("prod")
 
 
 def poster(port: int):
@@ -159,12 +158,10 @@ def agreed(world: World) -> bool:
     if any(job.status != "completed" for job in world.jobs.values()):
         return False
     try:
-        statuses = store.client().pipeline(transaction=False)
-        for job_id in world.jobs:
-            statuses.hget(KEYS.job(job_id), "status")
-        return all(status == b"completed" for status in statuses.execute())
-    except Exception:
+        records = reads.read_jobs([str(job_id) for job_id in world.jobs], ("status",))
+    except reads.StoreUnavailable:
         return False
+    return all(record is not None and record["status"] == "completed" for record in records)
 
 
 def report(world: World, github: FakeGitHub, began: float, last_fault: float, done: float,

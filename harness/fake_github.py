@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-import hmac
 import json
 import random
 import re
@@ -49,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from githubkit_schemas.latest import models
 
 from harness.fake_holds import Holds
+from harness.webhook_client import TEST_SECRET, json_delivery_headers
 
 DOCS = "https://docs.github.com/rest"
 RUNNERS_DOCS = "https://docs.github.com/rest/actions/self-hosted-runners"
@@ -252,7 +252,7 @@ class FakeGitHub:
         # Where the App's webhook delivers (body, headers) -> HTTP status, 0 for no answer; None:
         # deliveries are only recorded, and redeliveries answered `redelivery_status_code`.
         self.hook: Callable[[bytes, dict[str, str]], int] | None = None
-        self.hook_secret = "runnerhub-test-webhook-secret-0123456789"
+        self.hook_secret = TEST_SECRET
         # The share of API calls answered 502 before they are performed, at random (chaos runs).
         self.bad_gateway_rate = 0.0
         self._random = random.Random(4242)
@@ -998,12 +998,9 @@ class FakeGitHub:
     def _post_hook(self, event: str, guid: str, payload: dict[str, Any]) -> int:
         assert self.hook is not None
         body = json.dumps(payload).encode()
-        signature = hmac.new(self.hook_secret.encode(), body, hashlib.sha256).hexdigest()
         headers = {
-            "X-GitHub-Event": event,
+            **json_delivery_headers(body, event, self.hook_secret),
             "X-GitHub-Delivery": guid,
-            "X-Hub-Signature-256": f"sha256={signature}",
-            "Content-Type": "application/json",
             "User-Agent": "GitHub-Hookshot/fake",
         }
         try:

@@ -136,7 +136,7 @@ class Cluster:
                 self.core.read_namespaced_pod_log,
                 name,
                 self.namespace,
-                container="runner",
+                container=RUNNER_CONTAINER,
                 tail_lines=lines,
             )
         except KubernetesError:
