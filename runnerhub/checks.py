@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import split_domain_port, validate_host
 
 from runnerhub.caches import SERVICE_NAME, SOCKET_TIMEOUT, sentinel_address
 
@@ -143,9 +144,9 @@ def _staging_url_problems() -> list[checks.CheckMessage]:
         ]
     # A deployment that forwarded to itself would pass each delivery round until GitHub gave up.
     own = [pattern for pattern in settings.ALLOWED_HOSTS if pattern != "*"]
-    from webhooks.wsgi import valid_host  # the fast path's own check; needs the apps loaded
-
-    if valid_host(parts.netloc.rpartition("@")[2].lower(), tuple(own)):
+    # Django's own parse refuses names it would not serve (an underscore): compare those whole.
+    domain, _ = split_domain_port(parts.netloc.rpartition("@")[2].lower())
+    if validate_host(domain or host, own):
         return [
             checks.Error(
                 f"STAGING_URL points at {host}, one of this deployment's ALLOWED_HOSTS.",

@@ -94,7 +94,6 @@ class Scheduler:
         self.paused: dict[int, float] = {}  # installation id to when its rate limit resets
         self.caps: dict[str, int] = {}  # last account caps read, kept through a database outage
         self.last_sweep = 0.0
-        self._targets: dict[str, Target] = {}  # entity id to where its runners register
         self.last_reconcile = 0.0
         self.last_redelivery = 0.0
         self.budget = reconcile.Budget(self.paused)
@@ -340,9 +339,7 @@ class Scheduler:
             if not installation:
                 installation = self.github.installation_of(kind, owner, repo)
         target = Target(kind, owner, repo, installation)
-        if self._targets.get(job.entity_id) != target:  # written once per change, not per start
-            store.remember_target(job.entity_id, target.dumps())
-            self._targets[job.entity_id] = target
+        store.remember_target(job.entity_id, target.dumps())
         return target
 
     def _spec(self, worker: Worker, job: Job, pod: PodSettings) -> pods.RunnerSpec:

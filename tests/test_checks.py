@@ -150,6 +150,8 @@ def test_e007_staging_url_without_a_host(settings, url: str) -> None:
         (["runnerhub.example.org"], "https://RunnerHub.example.org:8443/hooks"),
         ([".example.org"], "http://staging.example.org/"),
         (["127.0.0.1", "localhost"], "http://127.0.0.1:8080/"),
+        # A name Django's host parse refuses (an underscore) is compared whole.
+        (["my_runnerhub.example.org"], "https://my_runnerhub.example.org/"),
     ],
 )
 def test_e008_staging_url_pointing_at_this_deployment(settings, allowed, url) -> None:
