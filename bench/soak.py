@@ -26,6 +26,7 @@ import redis
 from harness.redis_server import RedisServer
 from harness.servers import Gunicorn
 from harness.webhook_client import fixture_bytes, json_delivery_headers
+from webhooks.keys import Keys
 
 SECRET = "soak-webhook-secret-0123456789abcdef"
 ORGS = 10
@@ -131,15 +132,16 @@ def rss_kib(pids: set[int]) -> dict[int, int]:
 
 def unfinished(client: redis.Redis, first: int, jobs: int) -> list[str]:
     """Jobs Redis does not hold as completed, and pool sets still holding jobs."""
+    k = Keys("prod")
     problems = []
     for start in range(first, first + jobs, 10_000):
         ids = range(start, min(start + 10_000, first + jobs))
         pipe = client.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hget(f"prod:job:{job_id}", "status")
+            pipe.hget(k.job(job_id), "status")
         problems += [f"job {j} is {s}" for j, s in zip(ids, pipe.execute()) if s != b"completed"]
     for org in range(ORGS):
-        if left := client.scard(f"prod:pool:{70_000_000 + org}:{POOL}:jobs"):
+        if left := client.scard(k.pool_jobs(70_000_000 + org, POOL)):
             problems.append(f"pool of org {org} still holds {left} jobs")
     return problems
 

@@ -32,11 +32,9 @@ Every delivery is about 8.5 kB, shaped like GitHub's example payloads. Afterward
 hold exactly what was sent: every job completed, every pool set empty.
 """
 import argparse
-import io
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -46,12 +44,16 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import redis
 
-from harness.webhook_client import FIXTURES, json_delivery_headers
+from harness.webhook_client import FIXTURES, json_delivery_headers, wsgi_environ
 from webhooks.keys import Keys
+
+if TYPE_CHECKING:
+    from harness.servers import Gunicorn
 
 BENCH = Path(__file__).resolve().parent
 TEMPLATE = FIXTURES / "workflow_job.queued.payload.json"
@@ -406,22 +408,10 @@ def in_process(args: argparse.Namespace) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _environ(delivery: Delivery) -> dict[str, object]:
-    environ: dict[str, object] = {
-        "REQUEST_METHOD": "POST", "PATH_INFO": "/", "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8080", "HTTP_HOST": "127.0.0.1:8080", "wsgi.url_scheme": "http",
-        "CONTENT_LENGTH": str(len(delivery.body)), "wsgi.input": io.BytesIO(delivery.body),
-    }  # fmt: skip
-    for name, value in delivery.headers.items():
-        name = name.upper().replace("-", "_")
-        environ[name if name == "CONTENT_TYPE" else "HTTP_" + name] = value
-    return environ
-
-
 def _call_all(app: object, batch: list[Delivery]) -> tuple[float, float]:
     """Deliver `batch` through `app` in this thread: (CPU seconds of this thread, wall seconds).
     Redis runs in a process of its own, so its time is not in the CPU figure."""
-    environs = [_environ(delivery) for delivery in batch]
+    environs = [wsgi_environ(body=delivery.body, headers=delivery.headers) for delivery in batch]
 
     def start_response(status: str, headers: list[tuple[str, str]]) -> None:
         if not status.startswith("200"):

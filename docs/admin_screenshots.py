@@ -7,14 +7,12 @@ headless Chromium (Debian's `chromium`, driven by Playwright) and saves the PNGs
 import hashlib
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
+from harness.browser import headless_chromium
 from harness.redis_server import RedisServer
 from harness.servers import Gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CHROMIUM = "/usr/bin/chromium"
 USERNAME, PASSWORD = "maintainer", "screenshots-only-password-0123456789"
 IMAGE = "rg.fr-par.scw.cloud/riseproject/riscv-runner"
 DIGEST = hashlib.sha256(b"an example runner image").hexdigest()
@@ -70,13 +68,7 @@ def main() -> None:
 
 
 def take(base_url: str) -> None:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
-        )  # fmt: skip
+    with headless_chromium() as browser:
         page = browser.new_page(viewport={"width": 1600, "height": 900}, color_scheme="light")
         page.goto(f"{base_url}/admin/login/")
         page.fill("#id_username", USERNAME)
@@ -91,7 +83,6 @@ def take(base_url: str) -> None:
                 raise RuntimeError(f"{path} answered {response and response.status}")
             page.screenshot(path=str(ROOT / "docs" / name), full_page=True)
             print(f"docs/{name}")
-        browser.close()
 
 
 if __name__ == "__main__":

@@ -129,12 +129,11 @@ def post_delivery(
         return error.code, error.read().decode(), headers["X-GitHub-Delivery"]
 
 
-def call_wsgi(
-    app: Any, method: str = "POST", path: str = "/", body: bytes = b"", headers: dict | None = None,
+def wsgi_environ(
+    method: str = "POST", path: str = "/", body: bytes = b"", headers: dict | None = None,
     environ: dict | None = None,
-) -> tuple[str, dict[str, str], bytes]:  # fmt: skip
-    """Call a WSGI application as a server would, closing the result (PEP 3333): (status,
-    headers, body)."""
+) -> dict[str, Any]:  # fmt: skip
+    """The WSGI environ a server would pass for this request; `environ` adds or overrides."""
     env = {
         "REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8080", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http",
@@ -143,6 +142,16 @@ def call_wsgi(
     }  # fmt: skip
     for name, value in (headers or {}).items():
         env[HttpHeaders.to_wsgi_name(name)] = value  # Content-Type without HTTP_, as servers do
+    return env
+
+
+def call_wsgi(
+    app: Any, method: str = "POST", path: str = "/", body: bytes = b"", headers: dict | None = None,
+    environ: dict | None = None,
+) -> tuple[str, dict[str, str], bytes]:  # fmt: skip
+    """Call a WSGI application as a server would, closing the result (PEP 3333): (status,
+    headers, body)."""
+    env = wsgi_environ(method, path, body, headers, environ)
     seen: dict[str, Any] = {}
 
     def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:

@@ -1,6 +1,5 @@
 """The maintainers' pages: /usage, /history (HTML or JSON) and /metrics."""
 import logging
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -89,9 +88,7 @@ def usage(request: HttpRequest, as_json: bool = False) -> HttpResponse:
 @report_page
 def history_page(request: HttpRequest, as_json: bool = False) -> HttpResponse:
     wants_json = _wants_json(request, as_json)
-    filters = HistoryFilters(
-        request.GET, now=time.time(), retention_days=settings.HISTORY_RETENTION_DAYS
-    )
+    filters = HistoryFilters(request.GET)
     if not filters.is_valid():
         if wants_json:
             return JsonResponse({"error": filters.reason()}, status=400)

@@ -258,7 +258,8 @@ def finish(holder: str, worker: Worker, fields: Mapping[str, object]) -> bool:
     """Take a worker out of every live set and let its record expire with the history.
     Returns False when it was gone already. Raises Fenced."""
     k = keys()
-    values = {**fields, "finished_at": webhook_store.now(), "updated_at": webhook_store.now()}
+    at = webhook_store.now()
+    values = {**fields, "finished_at": at, "updated_at": at}
     with unavailable_on_error():
         outcome = _script("finish")(
             keys=[

@@ -104,9 +104,7 @@ def _workflow_job(delivery: Delivery, payload: Payload, hopped: bool) -> Result 
             if proxy.should_forward(snapshot, owner_id, hopped) and not store.knows_job(
                 snapshot.version, job_id
             ):
-                if delivery.job_id != job_id:  # a payload the typed decode left to the general way
-                    delivery = dataclasses.replace(delivery, job_id=job_id)
-                return Forward(delivery)
+                return Forward(dataclasses.replace(delivery, job_id=job_id))
             return _record(delivery, payload, snapshot)
         except store.StaleConfig:
             config.reload()

@@ -6,7 +6,6 @@ job hash without its pool membership, and a crash between two writes cannot happ
 """
 import contextlib
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -22,11 +21,10 @@ import redis
 from django_redis import get_redis_connection
 from redis.commands.core import Script
 
-from webhooks.events import WorkflowJobEvent
+from webhooks import delivery_settings
+from webhooks.events import Status, WorkflowJobEvent
 from webhooks.keys import Keys, pool_member, split_pool_member
 from webhooks.matching import Match
-from webhooks.events import Status
-from webhooks import delivery_settings
 from webhooks.outcomes import DELIVERY_LOG_FIELDS, Delivery, Outcome, Reason, Result, counter_name
 
 log = logging.getLogger(__name__)
@@ -43,15 +41,7 @@ class StaleConfig(Exception):
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
-class LoadedScript:
-    """A Lua script of webhooks/scripts/, read once per process and called by its SHA-1."""
-
-    def __init__(self, name: str) -> None:
-        self.source = (SCRIPTS / f"{name}.lua").read_text()
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
-
-
-APPLY_JOB_EVENT = LoadedScript("apply_job_event")
+APPLY_JOB_EVENT = SCRIPTS / "apply_job_event.lua"  # called by its SHA-1, see _Command
 
 
 def keys() -> Keys:
@@ -155,11 +145,12 @@ def apply_job_event(
     if match is not None and event.status == Status.PENDING:
         per_delivery += _new_job_fields(event, match, labels, at)
     job_key = keys().job(event.job_id)
+    command = _job_event_command()
     with unavailable_on_error():
-        reply = _replicated(_job_event_command(), job_key, per_delivery)
+        reply = _replicated(command, job_key, per_delivery)
         if reply == [b"unknown"]:
             per_delivery += _new_job_fields(event, match, labels, at)
-            reply = _replicated(_job_event_command(), job_key, per_delivery)
+            reply = _replicated(command, job_key, per_delivery)
     words = [part.decode() for part in reply]
     if words[0] == "stale":
         raise StaleConfig(words[1])
@@ -252,7 +243,8 @@ def _job_event_command() -> _Command:
         counter_name(Outcome.DUPLICATE, Reason.REPEAT),
         counter_name(Outcome.DUPLICATE, Reason.OUT_OF_ORDER), *DELIVERY_LOG_FIELDS,
     )  # fmt: skip
-    prefix = hiredis.pack_command(("EVALSHA", APPLY_JOB_EVENT.sha, len(script_keys) + 1, *script_keys))
+    sha = registered(APPLY_JOB_EVENT).sha
+    prefix = hiredis.pack_command(("EVALSHA", sha, len(script_keys) + 1, *script_keys))
     command = _Command(
         script_keys, constants, prefix[prefix.index(b"\r\n") + 2 :], _pack_args(constants)
     )
@@ -279,12 +271,12 @@ def _replicated(command: _Command, job_key: str, per_delivery: list[str | int]) 
     args = command.args(job_key, per_delivery)
     for attempt in range(2):
         pipe = connection.pipeline(transaction=False)
-        pipe.evalsha(APPLY_JOB_EVENT.sha, len(command.keys) + 1, *args)
+        pipe.evalsha(registered(APPLY_JOB_EVENT).sha, len(command.keys) + 1, *args)
         pipe.wait(wanted, current.replica_ack_timeout_ms)
         reply, acknowledged = pipe.execute(raise_on_error=False)
         # A promoted replica has not seen the script: the script cache is not replicated.
         if isinstance(reply, redis.exceptions.NoScriptError) and attempt == 0:
-            connection.script_load(APPLY_JOB_EVENT.source)
+            connection.script_load(registered(APPLY_JOB_EVENT).script)
             continue
         break
     for answer in (reply, acknowledged):
@@ -313,7 +305,7 @@ def _evalsha(connection: redis.Redis, packed: bytes) -> list[bytes]:
             except redis.exceptions.NoScriptError:
                 if attempt:
                     raise
-                conn.send_command("SCRIPT", "LOAD", APPLY_JOB_EVENT.source)
+                conn.send_command("SCRIPT", "LOAD", registered(APPLY_JOB_EVENT).script)
                 conn.read_response()
         raise AssertionError("unreachable")
     except BaseException:
@@ -374,13 +366,16 @@ def prune_demand() -> Pruned:
     """
     k = keys()
     removed, dropped, history = {}, [], 0
+    prune_pool = registered(SCRIPTS / "prune_pool.lua")
+    prune_history = registered(SCRIPTS / "prune_history.lua")
+    job_pattern = k.pattern(k.job)
     with unavailable_on_error():
         connection = client()
         for member in sorted(m.decode() for m in connection.smembers(k.pools)):
             entity_id, pool = split_pool_member(member)
-            count, gone = registered(SCRIPTS / "prune_pool.lua")(
+            count, gone = prune_pool(
                 keys=[k.pool_jobs(entity_id, pool), k.pool_workers(entity_id, pool), k.pools],
-                args=[k.pattern(k.job), member],
+                args=[job_pattern, member],
                 client=connection,
             )
             if count:
@@ -389,8 +384,8 @@ def prune_demand() -> Pruned:
                 dropped.append(member)
         rank = 0
         while True:
-            read, gone = registered(SCRIPTS / "prune_history.lua")(
-                keys=[k.history], args=[k.pattern(k.job), rank, PRUNE_HISTORY_CHUNK],
+            read, gone = prune_history(
+                keys=[k.history], args=[job_pattern, rank, PRUNE_HISTORY_CHUNK],
                 client=connection,
             )  # fmt: skip
             history += int(gone)

@@ -54,18 +54,17 @@ class DeliveryFastPath:
             self.hsts.append(("Strict-Transport-Security", hsts))
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if (
-            environ.get("PATH_INFO") != "/"
-            or environ.get("REQUEST_METHOD") != "POST"
-            or (delivery_settings.current().ssl_redirect and not _is_secure(environ))
-        ):
+        if environ.get("PATH_INFO") != "/" or environ.get("REQUEST_METHOD") != "POST":
+            return self.django(environ, start_response)
+        secure = _is_secure(environ)
+        if delivery_settings.current().ssl_redirect and not secure:
             return self.django(environ, start_response)
         # Django's request signals, as its WSGIHandler sends them: their receivers close a
         # database connection past CONN_MAX_AGE or broken (a reload of the mappings may have
         # opened one) and let error trackers see a delivery's 500.
         request_started.send(sender=self.__class__, environ=environ)
         try:
-            if not _host_allowed(environ):
+            if not _host_allowed(environ, secure):
                 # What Django answers too; a signed delivery to another host is not this one's.
                 reply = intake.refuse(Reason.BAD_HOST)
             else:
@@ -77,17 +76,17 @@ class DeliveryFastPath:
             # Inside the except block, as Django sends it: receivers read sys.exc_info().
             got_request_exception.send(sender=None, request=WSGIRequest(environ))
             reply = Reply(500, b"internal error", intake.TEXT)
-        return self._respond(environ, start_response, reply)
+        return self._respond(start_response, reply, secure)
 
     def _respond(
-        self, environ: dict[str, Any], start_response: Callable[..., Any], reply: Reply
+        self, start_response: Callable[..., Any], reply: Reply, secure: bool
     ) -> Iterable[bytes]:
         phrase = _PHRASES.get(reply.status, "Unknown")
         headers = [
             ("Content-Type", reply.content_type),
             ("Content-Length", str(len(reply.body))),
             *self.headers,
-            *(self.hsts if _is_secure(environ) else ()),
+            *(self.hsts if secure else ()),
         ]
         start_response(f"{reply.status} {phrase}", headers)
         return _Body((reply.body,))
@@ -115,7 +114,7 @@ def _is_secure(environ: dict[str, Any]) -> bool:
     return header is not None and environ.get(header, "").split(",")[0].strip() == value
 
 
-def _host_allowed(environ: dict[str, Any]) -> bool:
+def _host_allowed(environ: dict[str, Any], secure: bool) -> bool:
     """Django's own host validation (HttpRequest.get_host), without building a request."""
     current = delivery_settings.current()
     if current.use_x_forwarded_host and "HTTP_X_FORWARDED_HOST" in environ:
@@ -125,7 +124,7 @@ def _host_allowed(environ: dict[str, Any]) -> bool:
     else:
         host = environ.get("SERVER_NAME", "")
         port = str(environ.get("SERVER_PORT", ""))
-        if port and port != ("443" if _is_secure(environ) else "80"):
+        if port and port != ("443" if secure else "80"):
             host = f"{host}:{port}"
     return valid_host(host, current.allowed_hosts)
 

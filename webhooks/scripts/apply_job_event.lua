@@ -18,7 +18,8 @@ local active_job_seconds = ARGV[2]       -- how long a job without news is deman
 local pool_jobs_pattern = ARGV[3]        -- string.format pattern of a pool's jobs set
 local deliveries_max = ARGV[4]           -- the delivery log's length
 local events_max = ARGV[5]               -- the events stream's length
-local rank = {[ARGV[6]] = 1, [ARGV[7]] = 2, [ARGV[8]] = 3} -- the statuses, in their order
+local PENDING, RUNNING, COMPLETED = ARGV[6], ARGV[7], ARGV[8] -- the statuses, in their order
+local rank = {[PENDING] = 1, [RUNNING] = 2, [COMPLETED] = 3}
 local STORED, DUPLICATE, IGNORED = ARGV[9], ARGV[10], ARGV[11]
 local REPEAT, OUT_OF_ORDER = ARGV[12], ARGV[13]
 local stored_counter, repeat_counter, out_of_order_counter = ARGV[14], ARGV[15], ARGV[16]
@@ -53,9 +54,9 @@ local outcome, reason, counter = IGNORED, unrecorded, unrecorded_counter
 -- A known job's fields that a move to `new` sets.
 local function moved_fields()
   local fields = {'status', new}
-  if new == 'running' then
+  if new == RUNNING then
     fields[3], fields[4] = 'started_at', now
-  elseif new == 'completed' then
+  elseif new == COMPLETED then
     fields[3], fields[4], fields[5], fields[6] = 'completed_at', now, 'conclusion', conclusion
   end
   if runner_name ~= '' then
@@ -70,7 +71,7 @@ if not old then
   if unrecorded == '' and #ARGV < NEW_JOB_FIELDS then return {'unknown'} end
   if unrecorded == '' then
     redis.call('HSET', job_key, unpack(ARGV, NEW_JOB_FIELDS, #ARGV))
-    if new == 'completed' then
+    if new == COMPLETED then
       redis.call('EXPIRE', job_key, retention_seconds)
       -- A pending job whose hash expired may still be in its pool set: it is over now.
       redis.call('SREM', string.format(pool_jobs_pattern, entity, pool), job_id)
@@ -94,7 +95,7 @@ elseif rank[new] <= rank[old] then
 else
   entity, pool, image, labels = known[2], known[3], known[4], known[5]
   redis.call('HSET', job_key, unpack(moved_fields()))
-  if new == 'completed' then
+  if new == COMPLETED then
     redis.call('SREM', string.format(pool_jobs_pattern, entity, pool), job_id)
     redis.call('EXPIRE', job_key, retention_seconds)
   else
@@ -107,7 +108,7 @@ if outcome == STORED or outcome == MOVED then
   redis.call('XADD', events_key, 'MAXLEN', '~', events_max, '*', 'job_id', job_id,
              'status', new, 'previous', old or '', 'entity_id', entity, 'k8s_pool', pool,
              'k8s_image', image, 'labels', labels)
-  if new == 'completed' then
+  if new == COMPLETED then
     -- History entries leave with the job hashes they point at.
     redis.call('ZREMRANGEBYSCORE', history_key, '-inf',
                '(' .. (tonumber(now) - tonumber(retention_seconds)))
